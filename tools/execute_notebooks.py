@@ -1,0 +1,32 @@
+"""Re-execute notebooks in place: ``python tools/execute_notebooks.py all`` or a path.
+
+Cells are numbered 1..n in order on a fresh kernel, and each notebook's
+measured runtime is written to its metadata (``book.measured_cpu_seconds``),
+where the test suite compares it with the chapter's CPU budget.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nbtools import ROOT, execute, notebooks  # noqa: E402
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print(__doc__)
+        return 2
+    paths = notebooks() if argv == ["all"] else [Path(a).resolve() for a in argv]
+    for p in paths:
+        if not p.is_file() or p.suffix != ".ipynb":
+            print(f"not a notebook: {p}", file=sys.stderr)
+            return 2
+        seconds = execute(p)
+        print(f"{p.relative_to(ROOT)}: executed in {seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
