@@ -89,6 +89,9 @@ def parse_terms(text: str, path: str = "glossary/terms.yml") -> list[Entry]:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else 1
         reason = getattr(exc, "problem", None) or str(exc)
+        context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and cmark is not None and cmark.line + 1 != line:
+            reason += f" ({context} that starts at line {cmark.line + 1})"
         raise GlossaryError([(path, line, f"malformed YAML: {reason}")]) from None
     if root is None:
         raise GlossaryError([(path, 1, "the file is empty; expected a list of entries")])
@@ -173,12 +176,15 @@ def parse_terms(text: str, path: str = "glossary/terms.yml") -> list[Entry]:
     return entries
 
 
-def load_terms(path: str | Path) -> list[Entry]:
-    """Read and validate a glossary file (see :func:`parse_terms`)."""
-    p = Path(path)
+def load_terms(path: str | Path, display: str | None = None) -> list[Entry]:
+    """Read and validate a glossary file (see :func:`parse_terms`).
+
+    ``display`` is the name used in messages (default: ``path`` as given).
+    """
+    p, name = Path(path), display or str(path)
     if not p.is_file():
-        raise GlossaryError([(str(path), 0, "glossary file not found")])
-    return parse_terms(p.read_text(encoding="utf-8"), str(path))
+        raise GlossaryError([(name, 0, "glossary file not found")])
+    return parse_terms(p.read_text(encoding="utf-8"), name)
 
 
 def check_sections(entries: list[Entry], known_labels: set[str], path: str) -> list[tuple[str, int, str]]:
@@ -221,17 +227,18 @@ def setup(app):  # pragma: no cover - exercised by the book build
         def run(self):
             path = Path(self.env.srcdir) / self.config.glossary_terms_file
             self.env.note_dependency(str(path))
-            text = to_myst(load_terms(path))
+            text = to_myst(load_terms(path, self.config.glossary_terms_file))
             container = nodes.container()
             self.state.nested_parse(StringList(text.splitlines(), source=str(path)), 0, container)
             return container.children
 
     def load(app):
         path = Path(app.srcdir) / app.config.glossary_terms_file
-        app.env.glossary_entries = load_terms(path)
+        app.env.glossary_entries = load_terms(path, app.config.glossary_terms_file)
 
     def check_labels(app, env):
-        entries = getattr(env, "glossary_entries", None) or load_terms(Path(app.srcdir) / app.config.glossary_terms_file)
+        entries = getattr(env, "glossary_entries", None) or load_terms(
+            Path(app.srcdir) / app.config.glossary_terms_file, app.config.glossary_terms_file)
         known = {k.lower() for k in env.domaindata["std"]["labels"]}
         problems = check_sections(entries, known, app.config.glossary_terms_file)
         if problems:
