@@ -1,0 +1,89 @@
+"""Scaled dot-product attention and (grouped-query) multi-head self-attention.
+
+Taught in Part I §6.1–§6.3 (attention, self-attention, multi-head) and §7.3
+(grouped-query attention, RoPE). Shapes: B batch, H heads, T query positions,
+S key positions, D head dimension, C = H·D model width.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from book.nn.layers import apply_rope, rope_angles
+
+
+def causal_mask(t: int, s: int | None = None, device=None) -> torch.Tensor:
+    """Boolean (T, S) mask, True where query i may attend to key j (j ≤ i + S − T)."""
+    s = t if s is None else s
+    return torch.ones(t, s, dtype=torch.bool, device=device).tril(diagonal=s - t)
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
+              causal: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(q kᵀ / √D + mask) v, returning (output, weights).
+
+    q: (..., T, D), k: (..., S, D), v: (..., S, Dv); ``mask`` broadcasts to
+    (..., T, S) with True = keep. Equals ``F.scaled_dot_product_attention``.
+    """
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"attention shapes do not fit: q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}")
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])         # (..., T, S)
+    if causal:
+        scores = scores.masked_fill(~causal_mask(q.shape[-2], k.shape[-2], q.device), float("-inf"))
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    return weights @ v, weights                                        # (..., T, Dv)
+
+
+class MultiHeadAttention(nn.Module):
+    """Causal multi-head self-attention with optional grouped-query heads and RoPE.
+
+    ``n_kv_head`` key/value heads are shared by groups of ``n_head //
+    n_kv_head`` query heads (``n_kv_head == n_head``: standard multi-head;
+    ``1``: multi-query). The KV cache of a model holds only these heads.
+    """
+
+    def __init__(self, d_model: int, n_head: int, n_kv_head: int | None = None, rope: bool = False,
+                 max_positions: int = 2048, bias: bool = True, dropout: float = 0.0, causal: bool = True):
+        super().__init__()
+        n_kv_head = n_kv_head or n_head
+        if d_model % n_head:
+            raise ValueError(f"d_model={d_model} is not divisible by n_head={n_head}")
+        if n_head % n_kv_head:
+            raise ValueError(f"n_head={n_head} is not divisible by n_kv_head={n_kv_head}")
+        self.n_head, self.n_kv_head, self.head_dim = n_head, n_kv_head, d_model // n_head
+        self.causal, self.rope, self.dropout = causal, rope, dropout
+        self.q_proj = nn.Linear(d_model, n_head * self.head_dim, bias=bias)
+        self.kv_proj = nn.Linear(d_model, 2 * n_kv_head * self.head_dim, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+        if rope:
+            cos, sin = rope_angles(max_positions, self.head_dim)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, c = x.shape                                                          # (B, T, C)
+        q = self.q_proj(x).view(b, t, self.n_head, self.head_dim).transpose(1, 2)  # (B, H, T, D)
+        k, v = self.kv_proj(x).view(b, t, 2, self.n_kv_head, self.head_dim).permute(2, 0, 3, 1, 4)  # (B, Hkv, T, D)
+        if self.rope:
+            if t > self.rope_cos.shape[0]:
+                raise ValueError(f"sequence length {t} exceeds max_positions={self.rope_cos.shape[0]}")
+            q = apply_rope(q, self.rope_cos[:t], self.rope_sin[:t])
+            k = apply_rope(k, self.rope_cos[:t], self.rope_sin[:t])
+        group = self.n_head // self.n_kv_head
+        if group > 1:  # each key/value head serves `group` query heads
+            k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.out_proj(y.transpose(1, 2).reshape(b, t, c))
+
+
+def kv_cache_bytes(n_layer: int, n_kv_head: int, head_dim: int, seq_len: int, batch: int = 1,
+                   bytes_per_value: int = 2) -> int:
+    """Bytes of a KV cache: 2 (K and V) · layers · KV heads · head dim · positions · batch · bytes."""
+    return 2 * n_layer * n_kv_head * head_dim * seq_len * batch * bytes_per_value
