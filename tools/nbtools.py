@@ -31,7 +31,8 @@ def bootstrap_source(url: str) -> str:
         "# On Colab, install the book's companion package from its repository; elsewhere do nothing.\n"
         "import importlib.util, subprocess, sys\n"
         "if \"google.colab\" in sys.modules and importlib.util.find_spec(\"book\") is None:\n"
-        f"    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"git+{url}\"], check=True)"
+        f"    package = \"git+{url}\"\n"
+        "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", package], check=True)"
     )
 
 
