@@ -131,7 +131,10 @@ def test_required_sections(path):
         assert heading in md, f"{path.name}: missing the '{heading}' section"
     assert "{exercise}" in md or "{exercise-start}" in md, f"{path.name}: has no exercise directive"
     assert "{solution" in md, f"{path.name}: exercises need solutions (dropdowns)"
-    assert "{cite" in md and "{bibliography}" in md, f"{path.name}: cite references and list them"
+    # Page-local footnote citations: the same paper cited by several chapters
+    # would otherwise be a duplicate citation (a Sphinx warning, so a failed build).
+    assert "{footcite" in md and "{footbibliography}" in md, f"{path.name}: cite with {{footcite:p}} and end with {{footbibliography}}"
+    assert "{cite" not in md and "{bibliography}" not in md, f"{path.name}: use {{footcite}}/{{footbibliography}}, not {{cite}}/{{bibliography}}"
     assert LABEL_TARGET.search(md), f"{path.name}: sections need stable labels like (p1-1.2)="
     words = len(re.findall(r"[A-Za-z]{2,}", md))
     assert words >= MIN_WORDS, f"{path.name}: {words} words of prose; a chapter has at least {MIN_WORDS}"
