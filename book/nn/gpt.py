@@ -82,7 +82,10 @@ class GPT(nn.Module):
         if cfg.positions == "learned":
             self.pos_emb = nn.Embedding(cfg.block_size, cfg.d_model)
         elif cfg.positions == "sinusoidal":
-            self.register_buffer("pos_table", sinusoidal_positions(cfg.block_size, cfg.d_model), persistent=False)
+            # Scaled to the token embeddings' initial size (std 0.02): at full
+            # amplitude the fixed table would drown the token identities.
+            table = 0.02 * sinusoidal_positions(cfg.block_size, cfg.d_model)
+            self.register_buffer("pos_table", table, persistent=False)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.norm_f = make_norm(cfg.norm, cfg.d_model)
