@@ -186,3 +186,24 @@ def test_batches_schedule_and_a_short_training_run():
                     show_progress=False)
     assert len(hist.train_loss) == 60 and hist.eval_steps == [30, 60]
     assert hist.val_loss[-1] < before - 1.0
+
+
+@pytest.mark.parametrize("kw", [{}, dict(positions="rope", n_kv_head=2, norm="rmsnorm", mlp="swiglu"),
+                                dict(positions="sinusoidal")])
+def test_kv_cache_gives_the_same_logits_and_tokens(kw):
+    model = GPT(GPTConfig(vocab_size=40, block_size=48, **kw)).double().eval()
+    idx = torch.randint(0, 40, (2, 30))
+    full, _ = model(idx)
+    cache = model.new_cache()
+    first, _ = model(idx[:, :12], cache=cache)                # a prompt of 12
+    pieces = [first]
+    for t in range(12, 30, 6):                                # then chunks of 6 and single tokens
+        pieces.append(model(idx[:, t:t + 6], cache=cache)[0])
+    assert_close(torch.cat(pieces, 1), full, rtol=1e-10, atol=1e-12, name="cached vs full logits")
+    assert cache.length == 30
+    assert cache.nbytes() == model.kv_cache_bytes(30, batch=2, bytes_per_value=8)
+    prompt = idx[:, :5]
+    assert torch.equal(model.generate(prompt, 20, temperature=0, use_cache=True),
+                       model.generate(prompt, 20, temperature=0))
+    with pytest.raises(ValueError, match="exceed block_size=48"):
+        model.generate(prompt, 60, use_cache=True)

@@ -66,21 +66,63 @@ class MultiHeadAttention(nn.Module):
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: "KVCache | None" = None, layer: int = 0) -> torch.Tensor:
+        """Self-attention over x (B, T, C); with a ``cache``, x holds the T newest tokens only.
+
+        The cache supplies the keys/values of the earlier tokens and receives
+        this call's; positions (RoPE) and the causal mask start after them.
+        """
         b, t, c = x.shape                                                          # (B, T, C)
+        past = cache.length if cache is not None else 0
         q = self.q_proj(x).view(b, t, self.n_head, self.head_dim).transpose(1, 2)  # (B, H, T, D)
         k, v = self.kv_proj(x).view(b, t, 2, self.n_kv_head, self.head_dim).permute(2, 0, 3, 1, 4)  # (B, Hkv, T, D)
         if self.rope:
-            if t > self.rope_cos.shape[0]:
-                raise ValueError(f"sequence length {t} exceeds max_positions={self.rope_cos.shape[0]}")
-            q = apply_rope(q, self.rope_cos[:t], self.rope_sin[:t])
-            k = apply_rope(k, self.rope_cos[:t], self.rope_sin[:t])
+            if past + t > self.rope_cos.shape[0]:
+                raise ValueError(f"sequence length {past + t} exceeds max_positions={self.rope_cos.shape[0]}")
+            cos, sin = self.rope_cos[past:past + t], self.rope_sin[past:past + t]
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cache is not None:
+            k, v = cache.update(layer, k, v)                                       # (B, Hkv, past+T, D)
         group = self.n_head // self.n_kv_head
         if group > 1:  # each key/value head serves `group` query heads
             k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal,
-                                           dropout_p=self.dropout if self.training else 0.0)
+        drop = self.dropout if self.training else 0.0
+        if past and t > 1 and self.causal:   # queries start at position `past`: bottom-right causal mask
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_mask(t, past + t, x.device), dropout_p=drop)
+        else:                                # no cache (top-left = bottom-right) or one query (sees all)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal and t > 1, dropout_p=drop)
         return self.out_proj(y.transpose(1, 2).reshape(b, t, c))
+
+
+class KVCache:
+    """The keys and values of every layer for the tokens processed so far.
+
+    ``k[layer]``/``v[layer]`` are (B, H_kv, length, D); each forward call with
+    the cache appends its tokens' keys and values. Taught in Part II §V.
+    """
+
+    def __init__(self, n_layer: int):
+        self.k: list[torch.Tensor | None] = [None] * n_layer
+        self.v: list[torch.Tensor | None] = [None] * n_layer
+        self._length = 0
+
+    @property
+    def length(self) -> int:
+        return self._length
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.k[layer] is None:
+            self.k[layer], self.v[layer] = k, v
+        else:
+            self.k[layer] = torch.cat([self.k[layer], k], dim=2)
+            self.v[layer] = torch.cat([self.v[layer], v], dim=2)
+        if layer == len(self.k) - 1:
+            self._length = self.k[layer].shape[2]
+        return self.k[layer], self.v[layer]
+
+    def nbytes(self) -> int:
+        """Bytes held: Σ over layers of K and V tensor sizes."""
+        return sum(t.numel() * t.element_size() for t in self.k + self.v if t is not None)
 
 
 def kv_cache_bytes(n_layer: int, n_kv_head: int, head_dim: int, seq_len: int, batch: int = 1,

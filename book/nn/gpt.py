@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from book.nn.attention import MultiHeadAttention, kv_cache_bytes
+from book.nn.attention import KVCache, MultiHeadAttention, kv_cache_bytes
 from book.nn.layers import MLP, SwiGLU, make_norm, sinusoidal_positions
 from book.nn.moe import TopKMoE
 
@@ -69,8 +69,8 @@ class Block(nn.Module):
         else:
             self.mlp = MLP(cfg.d_model, bias=cfg.bias, dropout=cfg.dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), cache, layer)
         return x + self.mlp(self.norm2(x))
 
 
@@ -117,21 +117,26 @@ class GPT(nn.Module):
                 n -= self.pos_emb.weight.numel()
         return n
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        """Logits (B, T, V) for token ids (B, T); with targets, also the mean cross-entropy."""
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None):
+        """Logits (B, T, V) for token ids (B, T); with targets, also the mean cross-entropy.
+
+        With a :class:`~book.nn.attention.KVCache`, ``idx`` holds only the new
+        tokens; their positions continue after the ``cache.length`` cached ones.
+        """
         if idx.dim() != 2:
             raise ValueError(f"idx must be (batch, time) token ids, got shape {tuple(idx.shape)}")
         b, t = idx.shape
-        if t > self.cfg.block_size:
-            raise ValueError(f"sequence length {t} exceeds block_size={self.cfg.block_size}")
+        past = cache.length if cache is not None else 0
+        if past + t > self.cfg.block_size:
+            raise ValueError(f"sequence length {past + t} exceeds block_size={self.cfg.block_size}")
         x = self.tok_emb(idx)                                                  # (B, T, C)
         if self.cfg.positions == "learned":
-            x = x + self.pos_emb(torch.arange(t, device=idx.device))
+            x = x + self.pos_emb(torch.arange(past, past + t, device=idx.device))
         elif self.cfg.positions == "sinusoidal":
-            x = x + self.pos_table[:t]
+            x = x + self.pos_table[past:past + t]
         x = self.drop(x)
-        for block in self.blocks:
-            x = block(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, cache, i)
         logits = self.head(self.norm_f(x))                                     # (B, T, V)
         if targets is None:
             return logits, None
@@ -143,12 +148,28 @@ class GPT(nn.Module):
         losses = [blk.mlp.aux_loss for blk in self.blocks if isinstance(blk.mlp, TopKMoE)]
         return torch.stack(losses).sum() if losses else torch.zeros(())
 
+    def new_cache(self) -> KVCache:
+        return KVCache(self.cfg.n_layer)
+
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-                 top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Sample ``max_new_tokens`` tokens after the prompt ``idx`` (B, T); greedy when temperature == 0."""
-        for _ in range(max_new_tokens):
-            logits, _ = self(idx[:, -self.cfg.block_size:])
+                 top_k: int | None = None, generator: torch.Generator | None = None,
+                 use_cache: bool = False) -> torch.Tensor:
+        """Sample ``max_new_tokens`` tokens after the prompt ``idx`` (B, T); greedy when temperature == 0.
+
+        Without a cache every step re-reads the last ``block_size`` tokens; with
+        ``use_cache`` each step feeds only the newest token (the whole sequence
+        must then fit in ``block_size``).
+        """
+        cache = self.new_cache() if use_cache else None
+        if use_cache and idx.shape[1] + max_new_tokens > self.cfg.block_size:
+            raise ValueError(f"prompt ({idx.shape[1]}) + new tokens ({max_new_tokens}) exceed "
+                             f"block_size={self.cfg.block_size}; generate without the cache to slide the window")
+        for step in range(max_new_tokens):
+            if cache is None:
+                logits, _ = self(idx[:, -self.cfg.block_size:])
+            else:
+                logits, _ = self(idx if step == 0 else idx[:, -1:], cache=cache)
             logits = logits[:, -1, :]
             if temperature == 0:
                 nxt = logits.argmax(-1, keepdim=True)
