@@ -1,13 +1,19 @@
 """Training language models: batches, a warm-up + cosine schedule and the loop.
 
-Part I §7.1 uses :func:`train_lm` to train the tiny GPT; Part II §III takes
-the loop apart (mixed precision, accumulation, checkpoints, data parallelism).
+:func:`train_lm` has a progress bar, AdamW with decoupled weight decay on
+matrices only, a warm-up + cosine learning rate, gradient accumulation,
+gradient clipping, optional bf16 autocast, and checkpoints that resume a run
+bit for bit (model, optimiser, step, data-order and dropout RNG states, loaded
+with ``torch.load(weights_only=True)``). Part I §7.1 uses it to train the tiny
+GPT; Part II §III takes it apart; :mod:`book.distributed` runs it data-parallel.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -48,6 +54,9 @@ class TrainConfig:
     eval_every: int = 100
     eval_batches: int = 10
     aux_loss_weight: float = 0.01   # mixture-of-experts load balancing (ignored without MoE)
+    accum_steps: int = 1            # micro-batches of `batch_size` per optimiser step
+    amp: bool = False               # bf16 autocast for the forward pass (CPU or GPU)
+    checkpoint_every: int = 0       # save every N steps when a checkpoint path is given (0: only at the end)
     seed: int = 0
 
 
@@ -74,36 +83,84 @@ def evaluate_lm(model: nn.Module, data: torch.Tensor, batch_size: int = 32, batc
     return sum(losses) / len(losses)
 
 
-def train_lm(model: nn.Module, train_data: torch.Tensor, cfg: TrainConfig,
-             val_data: torch.Tensor | None = None, show_progress: bool = True, desc: str = "train") -> History:
-    """Train a :class:`book.nn.gpt.GPT`-like model (``model(x, y) -> (logits, loss)``) with AdamW.
-
-    Decoupled weight decay applies to matrices only (not to norms, biases or
-    embeddings' 1-D parameters); the learning rate follows :func:`cosine_lr`;
-    gradients are clipped to ``cfg.grad_clip`` in global norm.
-    """
-    g = torch.Generator().manual_seed(cfg.seed)
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW; weight decay on matrices only (not on norms, biases or other 1-D parameters)."""
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
-    hist = History()
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, opt: torch.optim.Optimizer, step: int,
+                    data_rng: torch.Generator, hist: History) -> None:
+    """Everything a bit-for-bit resume needs, written atomically (temp file, then rename)."""
+    path = Path(path)
+    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+             "data_rng": data_rng.get_state(), "torch_rng": torch.get_rng_state(),
+             "history": {k: list(v) for k, v in vars(hist).items()}}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path, model: nn.Module, opt: torch.optim.Optimizer,
+                    data_rng: torch.Generator) -> tuple[int, History]:
+    """Restore a :func:`save_checkpoint` file; ``weights_only=True`` refuses arbitrary pickled code."""
+    state = torch.load(path, weights_only=True)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    data_rng.set_state(state["data_rng"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"]), History(**state["history"])
+
+
+def train_lm(model: nn.Module, train_data: torch.Tensor, cfg: TrainConfig,
+             val_data: torch.Tensor | None = None, show_progress: bool = True, desc: str = "train",
+             checkpoint: str | Path | None = None, resume: bool = False,
+             stop_after: int | None = None) -> History:
+    """Train a :class:`book.nn.gpt.GPT`-like model (``model(x, y) -> (logits, loss)``).
+
+    Each optimiser step averages the gradients of ``cfg.accum_steps``
+    micro-batches, clips them to ``cfg.grad_clip`` in global norm and takes an
+    AdamW step at the scheduled learning rate. With ``checkpoint`` the state is
+    saved every ``cfg.checkpoint_every`` steps and at the end; ``resume=True``
+    continues from that file. ``stop_after`` ends the run early after that many
+    total steps (to simulate an interruption).
+    """
+    g = torch.Generator().manual_seed(cfg.seed)
+    opt = make_optimizer(model, cfg)
+    hist, start = History(), 0
+    if resume:
+        if checkpoint is None or not Path(checkpoint).is_file():
+            raise FileNotFoundError(f"resume=True but no checkpoint at {checkpoint}")
+        start, hist = load_checkpoint(checkpoint, model, opt, g)
+    end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
+    device = next(model.parameters()).device
     model.train()
-    steps = range(cfg.steps)
-    for step in (progress(steps, desc=desc) if show_progress else steps):
+    steps = range(start, end)
+    for step in (progress(steps, desc=desc, initial=start, total=end) if show_progress else steps):
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup)
-        x, y = lm_batch(train_data, model.cfg.block_size, cfg.batch_size, g)
-        _, loss = model(x, y)
-        total = loss + cfg.aux_loss_weight * model.aux_loss() if hasattr(model, "aux_loss") else loss
         opt.zero_grad(set_to_none=True)
-        total.backward()
+        step_loss = 0.0
+        for _ in range(cfg.accum_steps):
+            x, y = lm_batch(train_data, model.cfg.block_size, cfg.batch_size, g)
+            x, y = x.to(device), y.to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+                _, loss = model(x, y)
+                total = loss + cfg.aux_loss_weight * model.aux_loss() if hasattr(model, "aux_loss") else loss
+            (total / cfg.accum_steps).backward()
+            step_loss += loss.item() / cfg.accum_steps
         if cfg.grad_clip:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         hist.steps.append(step)
-        hist.train_loss.append(loss.item())
+        hist.train_loss.append(step_loss)
         if val_data is not None and (step + 1) % cfg.eval_every == 0:
             hist.eval_steps.append(step + 1)
-            hist.val_loss.append(evaluate_lm(model, val_data, cfg.batch_size, cfg.eval_batches))
+            hist.val_loss.append(evaluate_lm(model, val_data.to(device), cfg.batch_size, cfg.eval_batches))
+        if checkpoint is not None and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
+            save_checkpoint(checkpoint, model, opt, step + 1, g, hist)
+    if checkpoint is not None:
+        save_checkpoint(checkpoint, model, opt, end, g, hist)
     return hist
