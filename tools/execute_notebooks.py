@@ -24,7 +24,8 @@ def main(argv: list[str]) -> int:
             print(f"not a notebook: {p}", file=sys.stderr)
             return 2
         seconds = execute(p)
-        print(f"{p.relative_to(ROOT)}: executed in {seconds:.1f} s")
+        shown = p.relative_to(ROOT) if p.is_relative_to(ROOT) else p
+        print(f"{shown}: executed in {seconds:.1f} s")
     return 0
 
 

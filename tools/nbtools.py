@@ -10,7 +10,6 @@ Command line: ``python tools/execute_notebooks.py PATH.ipynb`` or ``all``.
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
@@ -67,7 +66,3 @@ def execute(path: Path, timeout: int = 900) -> float:
     nb.metadata.pop("widgets", None)  # live widget state is meaningless once saved
     nbformat.write(nb, path)
     return seconds
-
-
-def slug_ok(name: str) -> bool:
-    return re.fullmatch(r"[a-z0-9_]+", name) is not None
