@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from book.nn.attention import MultiHeadAttention
-from book.nn.layers import MLP, LayerNorm
+from book.nn.gpt import Block, GPTConfig
+from book.nn.layers import LayerNorm
 
 
 @dataclass(frozen=True)
@@ -31,18 +31,12 @@ class BertConfig:
     dropout: float = 0.0
 
 
-class EncoderBlock(nn.Module):
-    def __init__(self, cfg: BertConfig):
-        super().__init__()
-        self.norm1 = LayerNorm(cfg.d_model)
-        self.attn = MultiHeadAttention(cfg.d_model, cfg.n_head, causal=False, max_positions=cfg.max_len,
-                                       dropout=cfg.dropout)
-        self.norm2 = LayerNorm(cfg.d_model)
-        self.mlp = MLP(cfg.d_model, dropout=cfg.dropout)
+class EncoderBlock(Block):
+    """The GPT's pre-norm block (LayerNorm, GELU MLP) without the causal mask."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+    def __init__(self, cfg: BertConfig):
+        super().__init__(GPTConfig(vocab_size=cfg.vocab_size, block_size=cfg.max_len, n_layer=cfg.n_layer,
+                                   n_head=cfg.n_head, d_model=cfg.d_model, dropout=cfg.dropout), causal=False)
 
 
 class Bert(nn.Module):

@@ -54,13 +54,17 @@ class GPTConfig:
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
+    """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x)).
 
-    def __init__(self, cfg: GPTConfig):
+    ``causal=False`` gives the bidirectional encoder block of BERT (Part II §VI).
+    """
+
+    def __init__(self, cfg: GPTConfig, causal: bool = True):
         super().__init__()
         self.norm1 = make_norm(cfg.norm, cfg.d_model)
         self.attn = MultiHeadAttention(cfg.d_model, cfg.n_head, cfg.n_kv_head, rope=cfg.positions == "rope",
-                                       max_positions=cfg.block_size, bias=cfg.bias, dropout=cfg.dropout)
+                                       max_positions=cfg.block_size, bias=cfg.bias, dropout=cfg.dropout,
+                                       causal=causal)
         self.norm2 = make_norm(cfg.norm, cfg.d_model)
         if cfg.n_experts:
             self.mlp = TopKMoE(cfg.d_model, cfg.n_experts, cfg.top_k)
