@@ -47,8 +47,9 @@ def paged_attention_kernel(
     offs_t = tl.arange(0, BLOCK_SIZE)
     q = tl.load(q_ptr + b * stride_qb + h * stride_qh + offs_d).to(tl.float32)       # (D,)
     n_tokens = tl.load(lens_ptr + b)
-    m_i = float("-inf")
-    l_i = 0.0
+    # One-element vectors rather than Python floats: loop-carried values must keep one type.
+    m_i = tl.full((1,), float("-inf"), tl.float32)
+    l_i = tl.zeros((1,), tl.float32)
     acc = tl.zeros((HEAD_DIM,), tl.float32)
     for i in range(0, tl.cdiv(n_tokens, BLOCK_SIZE)):
         block = tl.load(table_ptr + b * stride_tb + i)
