@@ -1,10 +1,24 @@
-"""Input checks shared by every kernel wrapper: each names the argument and what was expected."""
+"""What every kernel wrapper shares: input checks that name the argument and what was
+expected, the dtypes the kernels accept, and launch constants."""
 
 from __future__ import annotations
 
 from typing import Iterable
 
 import torch
+
+from book.kernels import INTERPRETED
+
+#: Floating-point dtypes the kernels accept: Triton's interpreter has no bf16.
+FLOAT_DTYPES = (torch.float32, torch.float16) if INTERPRETED else (torch.float32, torch.float16, torch.bfloat16)
+
+#: log2(e): kernels compute exp(x) as exp2(x · log2 e), which maps to one hardware instruction.
+LOG2E = 1.4426950408889634
+
+
+def row_warps(block: int) -> int:
+    """Warps for a kernel that holds one row of ``block`` elements: more for longer rows."""
+    return 4 if block <= 2048 else (8 if block <= 8192 else 16)
 
 
 def check_tensor(name: str, x: object, *, ndim: int | None = None,

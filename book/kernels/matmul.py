@@ -18,9 +18,9 @@ import triton
 import triton.language as tl
 
 from book.kernels import INTERPRETED
-from book.kernels._validate import check_device, check_tensor
+from book.kernels._validate import FLOAT_DTYPES, check_device, check_tensor
 
-SUPPORTED_DTYPES = (torch.float32, torch.float16) if INTERPRETED else (torch.float32, torch.float16, torch.bfloat16)
+SUPPORTED_DTYPES = FLOAT_DTYPES
 
 
 def _configs() -> list:

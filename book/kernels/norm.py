@@ -19,9 +19,9 @@ import triton
 import triton.language as tl
 
 from book.kernels import INTERPRETED
-from book.kernels._validate import check_device, check_tensor
+from book.kernels._validate import FLOAT_DTYPES, check_device, check_tensor, row_warps
 
-SUPPORTED_DTYPES = (torch.float32, torch.float16) if INTERPRETED else (torch.float32, torch.float16, torch.bfloat16)
+SUPPORTED_DTYPES = FLOAT_DTYPES
 MAX_COLS = 65536
 
 
@@ -111,10 +111,6 @@ def _norm_bwd_dwdb(
         tl.store(db_ptr + cols, tl.sum(db, axis=0), mask=col_mask)
 
 
-def _warps(block: int) -> int:
-    return 4 if block <= 2048 else (8 if block <= 8192 else 16)
-
-
 class _Norm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, eps, is_rms):
@@ -128,7 +124,7 @@ class _Norm(torch.autograd.Function):
         if M:
             _norm_fwd[(M,)](x2, y, weight, bias if bias is not None else weight, mean, rstd,
                             x2.stride(0), y.stride(0), N, eps, IS_RMS=is_rms, BLOCK_N=block,
-                            num_warps=_warps(block))
+                            num_warps=row_warps(block))
         ctx.save_for_backward(x2, weight, mean, rstd)
         ctx.is_rms, ctx.has_bias, ctx.shape = is_rms, bias is not None, shape
         return y.reshape(shape)
@@ -144,7 +140,7 @@ class _Norm(torch.autograd.Function):
         block = triton.next_power_of_2(N)
         if M:
             _norm_bwd_dx[(M,)](x2, dy2, dx, weight, mean, rstd, x2.stride(0), N,
-                               IS_RMS=ctx.is_rms, BLOCK_N=block, num_warps=_warps(block))
+                               IS_RMS=ctx.is_rms, BLOCK_N=block, num_warps=row_warps(block))
             block_n = min(64, block)
             _norm_bwd_dwdb[(triton.cdiv(N, block_n),)](x2, dy2, mean, rstd, dw, db, x2.stride(0), M, N,
                                                        IS_RMS=ctx.is_rms, BLOCK_M=32, BLOCK_N=block_n)

@@ -20,9 +20,9 @@ import triton
 import triton.language as tl
 
 from book.kernels import INTERPRETED
-from book.kernels._validate import check_device, check_tensor
+from book.kernels._validate import FLOAT_DTYPES, LOG2E, check_device, check_tensor
 
-SUPPORTED_DTYPES = (torch.float32, torch.float16) if INTERPRETED else (torch.float32, torch.float16, torch.bfloat16)
+SUPPORTED_DTYPES = FLOAT_DTYPES
 
 
 @triton.jit
@@ -100,7 +100,7 @@ def paged_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tenso
     out = torch.empty_like(q)
     if B == 0:
         return out
-    scale = (1.0 / math.sqrt(D) if sm_scale is None else sm_scale) * 1.4426950408889634
+    scale = (1.0 / math.sqrt(D) if sm_scale is None else sm_scale) * LOG2E
     paged_attention_kernel[(B, H)](q, k_cache, v_cache, block_tables, context_lens, out, scale,
                                    q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1),
                                    k_cache.stride(2), block_tables.stride(0),

@@ -20,9 +20,9 @@ import triton
 import triton.language as tl
 
 from book.kernels import INTERPRETED
-from book.kernels._validate import check_device, check_tensor
+from book.kernels._validate import FLOAT_DTYPES, check_device, check_tensor, row_warps
 
-SUPPORTED_DTYPES = (torch.float32, torch.float16) if INTERPRETED else (torch.float32, torch.float16, torch.bfloat16)
+SUPPORTED_DTYPES = FLOAT_DTYPES
 # One row must fit in a block of registers/shared memory.
 MAX_COLS = 65536
 
@@ -64,9 +64,7 @@ def softmax(x: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"x has {n_cols} columns; this kernel holds a row on chip and supports at most {MAX_COLS}")
     out = torch.empty((n_rows, n_cols), dtype=x.dtype, device=x.device)
     block = triton.next_power_of_2(n_cols)
-    # More warps for longer rows so each thread holds a modest slice of the row.
-    num_warps = 4 if block <= 2048 else (8 if block <= 8192 else 16)
-    softmax_kernel[(n_rows,)](out, x, x.stride(0), out.stride(0), n_cols, BLOCK_SIZE=block, num_warps=num_warps)
+    softmax_kernel[(n_rows,)](out, x, x.stride(0), out.stride(0), n_cols, BLOCK_SIZE=block, num_warps=row_warps(block))
     return out
 
 
