@@ -10,7 +10,7 @@ serving engine (Part VI).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -190,6 +190,3 @@ class GPT(nn.Module):
         cfg = self.cfg
         return kv_cache_bytes(cfg.n_layer, cfg.n_kv_head or cfg.n_head, cfg.d_model // cfg.n_head,
                               seq_len, batch, bytes_per_value)
-
-    def config_dict(self) -> dict:
-        return asdict(self.cfg)
