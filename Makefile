@@ -1,6 +1,6 @@
 # Two commands a reader or CI needs, each doing its own set-up:
 #   make html   build the HTML book into _build/html
-#   make test   run every test: notebooks (nbval), package, glossary, structure
+#   make test   lint (ruff), then every test: notebooks (nbval), package, glossary, structure
 # and one for authors:
 #   make execute NB=part1_foundations/ch01_core_ml.ipynb   (or NB=all)
 PYTHON ?= python3
@@ -20,6 +20,7 @@ html: $(STAMP)
 	$(BIN)/jupyter-book build . --all --warningiserror --nitpick --keep-going
 
 test: $(STAMP)
+	$(BIN)/ruff check book tests tools
 	$(BIN)/python -m pytest
 
 execute: $(STAMP)

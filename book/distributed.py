@@ -7,14 +7,13 @@ processes (gloo backend, so it runs on CPUs). Rank 0 then recomputes the
 gradient of the whole global batch in one process and checks that the two
 agree: data parallelism computes the same step, only split across workers.
 It prints one JSON line with the comparison and exits non-zero on a mismatch.
-Taught in Part II §III; the same script scales to several machines.
+Taught in p2-iii-ddp; the same script scales to several machines.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 import torch

@@ -3,7 +3,7 @@
 Every chapter's setup cell calls :func:`seed` once; the GPU chapters import
 :mod:`book.kernels`, which calls :func:`configure_triton` so that on a machine
 without a CUDA GPU every Triton kernel runs in Triton's interpreter on the CPU.
-Taught in: Part I, chapter 1 (setup) and Part III §I-a (the interpreter).
+Taught in p1-ch1 (setup) and p3-i-a-triton (the interpreter).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import random
 import sys
-from typing import Iterable, TypeVar
+from collections.abc import Iterable
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -32,7 +33,7 @@ def seed(value: int = 0) -> None:
     torch.manual_seed(value)  # also seeds every CUDA device
 
 
-def device() -> "torch.device":  # noqa: F821 (torch imported lazily)
+def device() -> torch.device:  # noqa: F821 (torch imported lazily)
     """The best available device: ``cuda`` if a CUDA GPU is present, else ``cpu``."""
     import torch
 

@@ -8,12 +8,12 @@ gives
 * :func:`small_multiples`: a grid of panels, one per value, for print;
 * :func:`interactive_sweep`: an ipywidgets slider for live exploration.
 
-Taught in: Part I, chapter 1 (the learning-rate sweep).
+Taught in p1-1.3 (the learning-rate sweep); every chapter draws through it.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 # Okabe–Ito: distinguishable with colour-vision deficiency, and mid-tone enough
 # to read on the white figure background in both the light and dark themes.

@@ -4,8 +4,9 @@
 matrices only, a warm-up + cosine learning rate, gradient accumulation,
 gradient clipping, optional bf16 autocast, and checkpoints that resume a run
 bit for bit (model, optimiser, step, data-order and dropout RNG states, loaded
-with ``torch.load(weights_only=True)``). Part I §7.1 uses it to train the tiny
-GPT; Part II §III takes it apart; :mod:`book.distributed` runs it data-parallel.
+with ``torch.load(weights_only=True)``). Used in p1-7.1 to train the tiny
+GPT; taught in p2-iii, which takes it apart; :mod:`book.distributed` runs it
+data-parallel.
 """
 
 from __future__ import annotations
@@ -45,6 +46,15 @@ def cosine_lr(step: int, total: int, peak: float, warmup: int = 0, floor: float 
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """Everything :func:`train_lm` needs besides the model and the data; defaults fit the tiny GPT on a CPU.
+
+    The learning rate follows :func:`cosine_lr` (``warmup`` steps up to ``lr``,
+    then cosine decay to a tenth of it at ``steps``); ``batch_size ×
+    accum_steps`` sequences make one optimiser step. For scale, nanoGPT's GPT-2
+    (124M) recipe is steps=600_000, batch 12 × accum 40 of 1024 tokens,
+    lr=6e-4, warmup=2000, weight_decay=0.1, grad_clip=1.0.
+    """
+
     steps: int = 500
     batch_size: int = 32
     lr: float = 3e-3
@@ -116,16 +126,16 @@ def load_checkpoint(path: str | Path, model: nn.Module, opt: torch.optim.Optimiz
 
 def train_lm(model: nn.Module, train_data: torch.Tensor, cfg: TrainConfig,
              val_data: torch.Tensor | None = None, show_progress: bool = True, desc: str = "train",
-             checkpoint: str | Path | None = None, resume: bool = False,
-             stop_after: int | None = None) -> History:
+             checkpoint: str | Path | None = None, resume: bool = False) -> History:
     """Train a :class:`book.nn.gpt.GPT`-like model (``model(x, y) -> (logits, loss)``).
 
     Each optimiser step averages the gradients of ``cfg.accum_steps``
     micro-batches, clips them to ``cfg.grad_clip`` in global norm and takes an
     AdamW step at the scheduled learning rate. With ``checkpoint`` the state is
     saved every ``cfg.checkpoint_every`` steps and at the end; ``resume=True``
-    continues from that file. ``stop_after`` ends the run early after that many
-    total steps (to simulate an interruption).
+    continues from that file, so a run that was interrupted (a crash, a
+    pre-empted job) picks up from its last checkpoint and ends exactly where the
+    uninterrupted run would.
     """
     g = torch.Generator().manual_seed(cfg.seed)
     opt = make_optimizer(model, cfg)
@@ -134,7 +144,7 @@ def train_lm(model: nn.Module, train_data: torch.Tensor, cfg: TrainConfig,
         if checkpoint is None or not Path(checkpoint).is_file():
             raise FileNotFoundError(f"resume=True but no checkpoint at {checkpoint}")
         start, hist = load_checkpoint(checkpoint, model, opt, g)
-    end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
+    end = cfg.steps
     device = next(model.parameters()).device
     model.train()
     steps = range(start, end)

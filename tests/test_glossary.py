@@ -6,9 +6,8 @@ import textwrap
 
 import pytest
 
-from book.glossary import GlossaryError, check_sections, load_terms, parse_terms, to_myst
-
 from nbtools import ROOT
+from yaml_glossary import GlossaryError, check_sections, load_terms, parse_terms, to_myst
 
 GOOD = """\
 - term: Gradient descent
@@ -59,7 +58,8 @@ def test_good_file_parses():
     ("- term: A\n  definition: x\n  sections: [s]\n- term: B\n  aliases: [a]\n  definition: y\n  sections: [s]\n",
      4, "'a' is defined twice"),
     # 11. related term that does not exist
-    ("- term: A\n  definition: x\n  related: [Nope]\n  sections: [s]\n", 1, "related term 'Nope' is not in the glossary"),
+    ("- term: A\n  definition: x\n  related: [Nope]\n  sections: [s]\n", 1,
+     "related term 'Nope' is not in the glossary"),
     # 12. aliases not a list
     ("- term: A\n  aliases: B\n  definition: x\n  sections: [s]\n", 2, "'aliases' must be a list"),
     # 13. a field given twice
@@ -135,7 +135,8 @@ def _build(tmp_path, terms: str) -> tuple[int, str]:
     (src / "glossary").mkdir(parents=True)
     (src / "index.md").write_text(PAGE)
     (src / "glossary" / "terms.yml").write_text(terms)
-    (src / "conf.py").write_text("extensions = ['myst_parser', 'book.glossary']\n"
+    (src / "conf.py").write_text(f"import sys; sys.path.insert(0, {str(ROOT / 'glossary')!r})\n"
+                                 "extensions = ['myst_parser', 'yaml_glossary']\n"
                                  "myst_enable_extensions = ['dollarmath']\n")
     run = subprocess.run([sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", str(src), str(tmp_path / "out")],
                          capture_output=True, text=True, timeout=300)
@@ -156,6 +157,7 @@ def test_sphinx_build_fails_on_malformed_yaml(tmp_path):
 
 
 def test_sphinx_build_fails_on_unknown_section(tmp_path):
-    status, log = _build(tmp_path, GOOD.replace("sections: [p1-1.3]\n- term: Learning", "sections: [p9-9.9]\n- term: Learning"))
+    bad = GOOD.replace("sections: [p1-1.3]\n- term: Learning", "sections: [p9-9.9]\n- term: Learning")
+    status, log = _build(tmp_path, bad)
     assert status != 0
     assert "glossary/terms.yml:1: entry 'Gradient descent': section label 'p9-9.9' does not exist" in log, log

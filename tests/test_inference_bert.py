@@ -25,6 +25,8 @@ def test_filters_on_batches_and_errors():
     assert_close(torch.softmax(apply_temperature(z, 1.0), -1), torch.softmax(z, -1))
     with pytest.raises(ValueError, match="temperature must be > 0"):
         apply_temperature(z, 0.0)
+    # temperature 0 is greedy decoding, whatever the filters and the generator
+    assert torch.equal(sample(z, temperature=0, top_k=1, top_p=0.5), greedy(z))
     with pytest.raises(ValueError, match=r"p must be in \(0, 1\]"):
         top_p_filter(z, 1.5)
 

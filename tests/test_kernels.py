@@ -18,8 +18,13 @@ from book.kernels.norm import layer_norm, layer_norm_reference, rms_norm, rms_no
 from book.kernels.paged_attention import paged_attention, paged_attention_reference
 from book.kernels.quant_matmul import int4_matmul, int8_matmul
 from book.kernels.vector_add import add
-from book.quant.weight_only import (dequantize_int4, int4_matmul_reference, int8_matmul_reference, quantize_int4,
-                                    quantize_int8)
+from book.quant.weight_only import (
+    dequantize_int4,
+    int4_matmul_reference,
+    int8_matmul_reference,
+    quantize_int4,
+    quantize_int8,
+)
 
 DEV = "cpu" if INTERPRETED else "cuda"
 DTYPES = [torch.float32, torch.float16] if INTERPRETED else [torch.float32, torch.float16, torch.bfloat16]

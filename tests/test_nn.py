@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from book.checks import assert_close
 from book.data import stories
-from book.nn.attention import MultiHeadAttention, attention, causal_mask, kv_cache_bytes
+from book.nn.attention import KVCache, MultiHeadAttention, attention, causal_mask, kv_cache_bytes
 from book.nn.gpt import GPT, GPTConfig
 from book.nn.layers import MLP, LayerNorm, RMSNorm, SwiGLU, apply_rope, rope_angles, sinusoidal_positions
 from book.nn.moe import TopKMoE
@@ -41,8 +41,26 @@ def test_causal_mask_for_decoding_sees_the_whole_prefix():
 
 
 def test_attention_shape_error_names_shapes():
-    with pytest.raises(ValueError, match=r"q \(1, 4, 8\), k \(1, 4, 6\)"):
+    with pytest.raises(ValueError, match=r"q \(1, 4, 8\) and k \(1, 4, 6\)"):
         attention(torch.randn(1, 4, 8), torch.randn(1, 4, 6), torch.randn(1, 4, 6))
+    with pytest.raises(ValueError, match=r"k \(1, 4, 6\) and v \(1, 3, 6\)"):
+        attention(torch.randn(1, 4, 6), torch.randn(1, 4, 6), torch.randn(1, 3, 6))
+    with pytest.raises(TypeError, match="bool tensor"):
+        attention(*(torch.randn(1, 4, 6),) * 3, mask=torch.ones(4, 4))
+
+
+def test_attention_scale_mask_and_low_precision_path():
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 5, 8, generator=g, dtype=torch.float64) for _ in range(3))
+    keep = torch.rand(2, 1, 5, 5, generator=g) > 0.3
+    keep[..., 0] = True                                   # every query keeps at least one key
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=0.7)
+    assert_close(attention(q, k, v, mask=keep, scale=0.7)[0], ref, rtol=1e-12, atol=1e-12)
+    half = [t.half() for t in (q, k, v)]
+    out = attention(*half, causal=True, compute_dtype=torch.float32)[0]
+    assert out.dtype == torch.float16
+    exact = attention(*[t.double() for t in half], causal=True)[0]
+    assert_close(out, exact, rtol=2e-3, atol=2e-3, name="fp16 in, fp32 arithmetic")
 
 
 def test_multihead_attention_is_causal():
@@ -83,8 +101,10 @@ def test_norms_match_torch():
     x = torch.randn(3, 7, 24, dtype=torch.float64) * 3 + 1
     ln, ref = LayerNorm(24).double(), torch.nn.LayerNorm(24).double()
     with torch.no_grad():
-        ln.weight.uniform_(); ln.bias.normal_()
-        ref.weight.copy_(ln.weight); ref.bias.copy_(ln.bias)
+        ln.weight.uniform_()
+        ln.bias.normal_()
+        ref.weight.copy_(ln.weight)
+        ref.bias.copy_(ln.bias)
     assert_close(ln(x), ref(x), rtol=1e-10, atol=1e-12)
     rms, rref = RMSNorm(24).double(), torch.nn.RMSNorm(24, eps=1e-6).double()
     assert_close(rms(x), rref(x), rtol=1e-10, atol=1e-12)
@@ -207,3 +227,25 @@ def test_kv_cache_gives_the_same_logits_and_tokens(kw):
                        model.generate(prompt, 20, temperature=0))
     with pytest.raises(ValueError, match="exceed block_size=48"):
         model.generate(prompt, 60, use_cache=True)
+
+
+def test_kv_cache_preallocates_writes_in_place_and_grows_without_a_limit():
+    g = torch.Generator().manual_seed(1)
+    steps = [torch.randn(2, 3, t, 4, generator=g) for t in (5, 1, 1, 3)]
+    bounded, growing = KVCache(2, max_length=12), KVCache(2)
+    for cache in (bounded, growing):
+        seen = []
+        for x in steps:
+            seen.append(x)
+            for layer in range(2):
+                k, v = cache.update(layer, x, 2 * x)
+            assert torch.equal(k, torch.cat(seen, dim=2)) and torch.equal(v, 2 * torch.cat(seen, dim=2))
+        assert cache.length == 10 and cache.nbytes() == 2 * 2 * (2 * 3 * 10 * 4) * 4
+    assert bounded.allocated_bytes() == 2 * 2 * (2 * 3 * 12 * 4) * 4     # allocated once, at max_length
+    buffer = bounded._k[0]
+    bounded.update(0, steps[1], steps[1])
+    assert bounded._k[0] is buffer                                        # written in place, not copied
+    with pytest.raises(ValueError, match="max_length=12"):
+        bounded.update(0, torch.zeros(2, 3, 5, 4), torch.zeros(2, 3, 5, 4))
+    with pytest.raises(ValueError, match="do not match"):
+        growing.update(0, torch.zeros(1, 3, 1, 4), torch.zeros(1, 3, 1, 4))

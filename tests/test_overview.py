@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from instructors_overview import chapters, to_myst
 from nbtools import ROOT, notebooks
-
-from book.overview import chapters, to_myst
 
 
 def test_every_notebook_appears_once_in_reading_order():

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -31,7 +32,18 @@ def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(tmp_path):
     hist_full = train_lm(full, DATA, cfg, val_data=DATA, show_progress=False)
     ckpt = tmp_path / "run.pt"
     part = fresh()
-    train_lm(part, DATA, cfg, val_data=DATA, show_progress=False, checkpoint=ckpt, stop_after=5)
+    calls = 0
+
+    def crash_in_step_7(module, args):     # a crash mid-run: the 15th training micro-batch is step 7's first
+        nonlocal calls
+        calls += module.training
+        if calls == 15:
+            raise KeyboardInterrupt
+    handle = part.register_forward_pre_hook(crash_in_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        train_lm(part, DATA, replace(cfg, checkpoint_every=3), val_data=DATA, show_progress=False, checkpoint=ckpt)
+    handle.remove()
+    assert torch.load(ckpt, weights_only=True)["step"] == 6   # the last checkpoint before the crash
     resumed = fresh()                      # a new process would start from scratch like this
     torch.manual_seed(123)                 # ... with whatever RNG state it happens to have
     hist = train_lm(resumed, DATA, cfg, val_data=DATA, show_progress=False, checkpoint=ckpt, resume=True)

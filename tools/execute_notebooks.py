@@ -2,7 +2,9 @@
 
 Cells are numbered 1..n in order on a fresh kernel, and each notebook's
 measured runtime is written to its metadata (``book.measured_cpu_seconds``),
-where the test suite compares it with the chapter's CPU budget.
+where the test suite compares it with the chapter's CPU budget. Notebooks run
+one after another on this CPU as it is (no emulation, every core), with the
+network guard installed in each kernel, as in the test run.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nbtools import ROOT, execute, notebooks  # noqa: E402
+from nbtools import ROOT, execute, notebooks, use_network_guard  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
@@ -19,6 +21,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     paths = notebooks() if argv == ["all"] else [Path(a).resolve() for a in argv]
+    use_network_guard()
     for p in paths:
         if not p.is_file() or p.suffix != ".ipynb":
             print(f"not a notebook: {p}", file=sys.stderr)

@@ -9,8 +9,8 @@ first, the way column addition is done by hand::
     >>> addition_example(123, 45)
     '123+45=168'
 
-Used in Part III §IV (reasoning): a tiny model trained with the scratchpad
-generalises to longer numbers than one trained without it.
+For the reasoning chapter of Part III: a tiny model trained with the
+scratchpad generalises to longer numbers than one trained without it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The 8×8 handwritten digits shipped with scikit-learn (1,797 images, 10 classes).
 
-Used from Part I chapter 1 (logistic regression) onwards. Pixels are scaled to
+Used in p1-1.2 (logistic regression) and onwards. Pixels are scaled to
 [0, 1]; the split is stratified and seeded, so every chapter sees the same
 train and test images.
 """

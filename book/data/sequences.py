@@ -3,7 +3,7 @@
 Each sequence is ``L`` uniformly random tokens followed by the same ``L``
 tokens again. The first half is unpredictable (loss ≈ ln V); a model that has
 learned to copy from context (an *induction head*) predicts the second half
-almost perfectly. Used in Part I §7.1.
+almost perfectly. Used in p1-7.1.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A language model trained on this corpus can be *graded*: every sentence it
 writes either parses under the grammar or does not, so "the model writes
-grammatical text" becomes a measured rate (Part I chapter 7) rather than an
+grammatical text" becomes a measured rate (p1-7.1) rather than an
 impression. Words are lower-case and separated by single spaces; the full stop
 is a word of its own; one story per line.
 
@@ -23,8 +23,8 @@ False
 from __future__ import annotations
 
 import random
-from functools import lru_cache
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from functools import cache
 
 # Word classes. Every word starts with a consonant so that "a" never needs "an",
 # and no word belongs to two classes: a sentence has one parse at most.
@@ -108,7 +108,7 @@ def text(n_stories: int = 1000, seed: int = 0) -> str:
 def _ends(tokens: tuple[str, ...]):
     """Recogniser: ``ends(symbol, i)`` = the set of j such that symbol derives tokens[i:j]."""
 
-    @lru_cache(maxsize=None)
+    @cache
     def ends(symbol: str, i: int) -> frozenset[int]:
         if symbol in WORDS:
             return frozenset({i + 1}) if i < len(tokens) and _WORD_CLASS.get(tokens[i]) == symbol else frozenset()

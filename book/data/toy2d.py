@@ -1,8 +1,8 @@
 """Two-dimensional toy distributions for classifiers and generative models.
 
 All generators take ``n`` and a ``seed`` and return float32 arrays; the
-classification sets also return integer labels. Used in Part I (decision
-boundaries) and Part V (GANs, diffusion).
+classification sets also return integer labels. Used in p1-3.2 (decision
+boundaries) and by the generative models of Part V.
 """
 
 from __future__ import annotations

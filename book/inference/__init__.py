@@ -1,1 +1,1 @@
-"""Inference: sampling strategies and cached decoding (Part II §V); serving comes in Part VI."""
+"""Inference: sampling strategies and cached decoding. Taught in p2-v-sampling."""

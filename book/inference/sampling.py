@@ -1,7 +1,7 @@
 """Turning next-token logits into a choice: greedy, temperature, top-k, top-p (nucleus).
 
 Each transform maps logits (…, V) to filtered logits; :func:`sample` draws
-from their softmax. Taught in Part II §V.
+from their softmax. Taught in p2-v-sampling.
 
 >>> import torch
 >>> top_k_filter(torch.tensor([1.0, 3.0, 2.0]), 2).tolist()
@@ -14,9 +14,14 @@ import torch
 
 
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """logits / T: T < 1 sharpens the distribution, T > 1 flattens it (T > 0)."""
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0 (use greedy() for T → 0), got {temperature}")
+    """logits / T: T < 1 sharpens the distribution, T > 1 flattens it (T > 0).
+
+    T = 0 has no distribution (its limit is the argmax): :func:`sample` treats
+    it as greedy decoding; here it is an error.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0 here, got {temperature}; "
+                         "sample(logits, temperature=0) decodes greedily")
     return logits / temperature
 
 
@@ -48,7 +53,18 @@ def greedy(logits: torch.Tensor) -> torch.Tensor:
 
 def sample(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
            generator: torch.Generator | None = None) -> torch.Tensor:
-    """Draw one token per row after temperature, top-k and top-p filtering (in that order)."""
+    """Draw one token per row after temperature, top-k and top-p filtering (in that order): (…, V) → (…,).
+
+    ``temperature == 0`` is greedy decoding, the T → 0 limit (the convention of
+    the OpenAI API and of vLLM); top-k and top-p cannot change the argmax, so
+    they are not applied then. This is the one sampling rule of the book:
+    ``GPT.generate`` and the serving engine call it.
+
+    >>> sample(torch.tensor([[0.0, 2.0, 1.0]]), temperature=0).tolist()
+    [1]
+    """
+    if temperature == 0:
+        return greedy(logits)
     z = apply_temperature(logits, temperature)
     if top_k is not None:
         z = top_k_filter(z, top_k)

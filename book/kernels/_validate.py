@@ -3,7 +3,7 @@ expected, the dtypes the kernels accept, and launch constants."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 

@@ -27,6 +27,7 @@ import triton.language as tl
 
 from book.kernels import INTERPRETED
 from book.kernels._validate import FLOAT_DTYPES, LOG2E, check_device, check_tensor
+from book.nn.attention import attention
 
 SUPPORTED_DTYPES = FLOAT_DTYPES
 HEAD_DIMS = (16, 32, 64, 128)
@@ -261,10 +262,5 @@ def flash_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: b
 
 
 def attention_reference(q, k, v, causal=False, sm_scale=None):
-    """Naive attention in fp32 (materialises the N×N matrix), cast back to q's dtype."""
-    scale = 1.0 / math.sqrt(q.shape[-1]) if sm_scale is None else sm_scale
-    s = (q.float() @ k.float().transpose(-2, -1)) * scale
-    if causal:
-        n = q.shape[-2]
-        s = s.masked_fill(~torch.ones(n, n, dtype=torch.bool, device=q.device).tril(), float("-inf"))
-    return (torch.softmax(s, dim=-1) @ v.float()).to(q.dtype)
+    """Naive attention (materialises the N×N matrix) in fp32, cast back to q's dtype: :func:`book.nn.attention.attention`."""
+    return attention(q, k, v, causal=causal, scale=sm_scale, compute_dtype=torch.float32)[0]

@@ -13,7 +13,7 @@ INT4 tiles load packed bytes (BLOCK_N, BLOCK_K/2), split them into the even
 (low nibble) and odd (high nibble) inputs, and multiply them with the even and
 odd columns of x: no interleaving is needed. A tile lies inside one
 quantisation group, so its scale is applied once per tile. Formats: see
-:mod:`book.quant.weight_only`. Taught in Part III §III.
+:mod:`book.quant.weight_only`. Built for Part III's quantization chapter and the serving engine of Part VI.
 """
 
 from __future__ import annotations

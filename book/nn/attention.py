@@ -1,7 +1,7 @@
 """Scaled dot-product attention and (grouped-query) multi-head self-attention.
 
-Taught in Part I §6.1–§6.3 (attention, self-attention, multi-head) and §7.3
-(grouped-query attention, RoPE). Shapes: B batch, H heads, T query positions,
+Taught in p1-6.1, p1-6.2 and p1-6.3 (attention, self-attention, multi-head),
+p1-7.3 (grouped-query attention, RoPE) and p2-v-kv-cache (the KV cache). Shapes: B batch, H heads, T query positions,
 S key positions, D head dimension, C = H·D model width.
 """
 
@@ -22,22 +22,54 @@ def causal_mask(t: int, s: int | None = None, device=None) -> torch.Tensor:
     return torch.ones(t, s, dtype=torch.bool, device=device).tril(diagonal=s - t)
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
-              causal: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """softmax(q kᵀ / √D + mask) v, returning (output, weights).
+def masked_scores(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None = None, causal: bool = False,
+                  scale: float | None = None) -> torch.Tensor:
+    """The attention scores q kᵀ · scale, −∞ where a key may not be attended to: (..., T, S).
 
-    q: (..., T, D), k: (..., S, D), v: (..., S, Dv); ``mask`` broadcasts to
-    (..., T, S) with True = keep. Equals ``F.scaled_dot_product_attention``.
+    ``scale`` defaults to 1/√D. ``mask`` broadcasts to (..., T, S) with
+    **True = keep** (the one mask convention of the book: a key-padding mask
+    marks the real keys True); ``causal`` adds the bottom-right causal mask.
+    Everything in the book that needs masked attention scores (the kernels'
+    references, the exercise checkers) starts here.
     """
-    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"attention shapes do not fit: q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}")
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])         # (..., T, S)
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"attention shapes do not fit: q {tuple(q.shape)} and k {tuple(k.shape)} "
+                         "need the same last (head) dimension")
+    if mask is not None and mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a bool tensor (True = keep), got dtype {mask.dtype}")
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = (q @ k.transpose(-2, -1)) * scale                         # (..., T, S)
     if causal:
         scores = scores.masked_fill(~causal_mask(q.shape[-2], k.shape[-2], q.device), float("-inf"))
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
-    weights = torch.softmax(scores, dim=-1)
-    return weights @ v, weights                                        # (..., T, Dv)
+    return scores
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
+              causal: bool = False, scale: float | None = None,
+              compute_dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(q kᵀ · scale + mask) v, returning (output, weights).
+
+    q: (..., T, D), k: (..., S, D), v: (..., S, Dv); ``mask`` broadcasts to
+    (..., T, S) with True = keep; ``scale`` defaults to 1/√D. With
+    ``compute_dtype`` (e.g. ``torch.float32`` for fp16/bf16 inputs) the
+    arithmetic is done in that dtype and the output cast back to q's dtype,
+    as a reference for low-precision kernels should be. Equals
+    ``F.scaled_dot_product_attention``.
+
+    >>> q = k = v = torch.eye(2)[None]
+    >>> attention(q, k, v, causal=True)[1][0, 0].tolist()   # the first query sees only the first key
+    [1.0, 0.0]
+    """
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"attention shapes do not fit: k {tuple(k.shape)} and v {tuple(v.shape)} "
+                         "need the same number of keys")
+    out_dtype = q.dtype
+    if compute_dtype is not None:
+        q, k, v = q.to(compute_dtype), k.to(compute_dtype), v.to(compute_dtype)
+    weights = torch.softmax(masked_scores(q, k, mask, causal, scale), dim=-1)
+    return (weights @ v).to(out_dtype), weights                        # (..., T, Dv)
 
 
 class MultiHeadAttention(nn.Module):
@@ -66,7 +98,7 @@ class MultiHeadAttention(nn.Module):
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
 
-    def forward(self, x: torch.Tensor, cache: "KVCache | None" = None, layer: int = 0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         """Self-attention over x (B, T, C); with a ``cache``, x holds the T newest tokens only.
 
         The cache supplies the keys/values of the earlier tokens and receives
@@ -95,34 +127,90 @@ class MultiHeadAttention(nn.Module):
 
 
 class KVCache:
-    """The keys and values of every layer for the tokens processed so far.
+    """The keys and values of every layer for the tokens processed so far, in preallocated buffers.
 
-    ``k[layer]``/``v[layer]`` are (B, H_kv, length, D); each forward call with
-    the cache appends its tokens' keys and values. Taught in Part II §V.
+    ``update(layer, k, v)`` writes this call's keys and values (B, H_kv, T, D)
+    after the ones already held and returns views (B, H_kv, length, D) of
+    everything so far. With ``max_length`` (a model's ``block_size``) each
+    layer's buffers are allocated once, on first use, so a decoding step writes
+    T positions in place instead of copying the whole cache; without it they
+    double when full (amortised O(1) per token). Taught in p2-v-kv-cache.
+
+    >>> c = KVCache(n_layer=1, max_length=8)
+    >>> k, v = c.update(0, torch.ones(1, 2, 3, 4), torch.ones(1, 2, 3, 4))
+    >>> tuple(k.shape), c.length, c.nbytes(), c.allocated_bytes()
+    ((1, 2, 3, 4), 3, 192, 512)
     """
 
-    def __init__(self, n_layer: int):
-        self.k: list[torch.Tensor | None] = [None] * n_layer
-        self.v: list[torch.Tensor | None] = [None] * n_layer
+    def __init__(self, n_layer: int, max_length: int | None = None):
+        if n_layer < 1:
+            raise ValueError(f"n_layer must be >= 1, got {n_layer}")
+        if max_length is not None and max_length < 1:
+            raise ValueError(f"max_length must be >= 1 or None, got {max_length}")
+        self.max_length = max_length
+        self._k: list[torch.Tensor | None] = [None] * n_layer      # (B, H_kv, capacity, D) each
+        self._v: list[torch.Tensor | None] = [None] * n_layer
+        self._used = [0] * n_layer
         self._length = 0
 
     @property
     def length(self) -> int:
+        """Tokens held (by every layer, once a forward pass has finished)."""
         return self._length
 
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.k[layer] is None:
-            self.k[layer], self.v[layer] = k, v
+    @property
+    def k(self) -> list[torch.Tensor | None]:
+        """Per layer, the keys held: (B, H_kv, length, D) views, or None before the first token."""
+        return [None if t is None else t[:, :, :n] for t, n in zip(self._k, self._used)]
+
+    @property
+    def v(self) -> list[torch.Tensor | None]:
+        """Per layer, the values held: (B, H_kv, length, D) views, or None before the first token."""
+        return [None if t is None else t[:, :, :n] for t, n in zip(self._v, self._used)]
+
+    def _reserve(self, layer: int, k: torch.Tensor, v: torch.Tensor, needed: int) -> None:
+        buf = self._k[layer]
+        if buf is not None and needed <= buf.shape[2]:
+            return
+        if self.max_length is not None:
+            if needed > self.max_length:
+                raise ValueError(f"the cache holds at most max_length={self.max_length} positions; "
+                                 f"this update needs {needed}")
+            capacity = self.max_length
         else:
-            self.k[layer] = torch.cat([self.k[layer], k], dim=2)
-            self.v[layer] = torch.cat([self.v[layer], v], dim=2)
-        if layer == len(self.k) - 1:
-            self._length = self.k[layer].shape[2]
-        return self.k[layer], self.v[layer]
+            capacity = max(needed, 2 * (buf.shape[2] if buf is not None else 0), 16)
+        b, h, _, d = k.shape
+        new_k = k.new_empty(b, h, capacity, d)
+        new_v = v.new_empty(b, h, capacity, v.shape[-1])
+        used = self._used[layer]
+        if buf is not None:       # growth without max_length: one copy per doubling
+            new_k[:, :, :used] = buf[:, :, :used]
+            new_v[:, :, :used] = self._v[layer][:, :, :used]
+        self._k[layer], self._v[layer] = new_k, new_v
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append k, v (B, H_kv, T, D) to ``layer``; return all of this layer's keys and values so far."""
+        used = self._used[layer]
+        held = self._k[layer]
+        if held is not None and (k.shape[:2] != held.shape[:2] or k.shape[-1] != held.shape[-1]):
+            raise ValueError(f"layer {layer}: new keys {tuple(k.shape)} do not match the cached "
+                             f"(B, H_kv, ·, D) = {tuple(held.shape[:2]) + (held.shape[-1],)}")
+        t = k.shape[2]
+        self._reserve(layer, k, v, used + t)
+        self._k[layer][:, :, used:used + t] = k
+        self._v[layer][:, :, used:used + t] = v
+        self._used[layer] = used + t
+        if layer == len(self._k) - 1:
+            self._length = used + t
+        return self._k[layer][:, :, :used + t], self._v[layer][:, :, :used + t]
 
     def nbytes(self) -> int:
-        """Bytes held: Σ over layers of K and V tensor sizes."""
+        """Bytes of the keys and values held: Σ over layers of K and V for ``length`` tokens (the formula)."""
         return sum(t.numel() * t.element_size() for t in self.k + self.v if t is not None)
+
+    def allocated_bytes(self) -> int:
+        """Bytes of the buffers allocated (capacity, not just what is held)."""
+        return sum(t.numel() * t.element_size() for t in self._k + self._v if t is not None)
 
 
 def kv_cache_bytes(n_layer: int, n_kv_head: int, head_dim: int, seq_len: int, batch: int = 1,

@@ -3,7 +3,7 @@
 The encoder is the GPT's block without the causal mask: every token attends
 to every other. Pre-training hides a fraction of tokens (:func:`mask_tokens`,
 BERT's 80/10/10 rule) and predicts them; fine-tuning adds a linear classifier
-on the first token's (``[CLS]``) final state. Taught in Part II §VI.
+on the first token's (``[CLS]``) final state. Taught in p2-vi.
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from book.nn.layers import LayerNorm
 
 @dataclass(frozen=True)
 class BertConfig:
-    """Defaults suit the stories corpus on a CPU. BERT-base: 30522 vocab, 512 positions, 12 layers, 12 heads, 768 wide."""
+    """Defaults suit the stories corpus on a CPU.
+
+    BERT-base, for scale: 30522 vocab, 512 positions, 12 layers, 12 heads, 768 wide.
+    """
 
     vocab_size: int = 80
     max_len: int = 64
@@ -40,6 +43,14 @@ class EncoderBlock(Block):
 
 
 class Bert(nn.Module):
+    """Token + learned position embeddings, ``n_layer`` bidirectional blocks, a final LayerNorm and two heads.
+
+    ``encode(idx)`` gives the final states (B, T, C); ``mlm_head`` (tied to the
+    token embedding) predicts masked tokens from them, ``cls_head`` classifies
+    a sequence from its first (``[CLS]``) state. No padding mask: the book's
+    batches are equal-length (p2-vi exercise 3 builds one).
+    """
+
     def __init__(self, cfg: BertConfig):
         super().__init__()
         self.cfg = cfg
@@ -59,7 +70,8 @@ class Bert(nn.Module):
     def encode(self, idx: torch.Tensor) -> torch.Tensor:
         """Final hidden states (B, T, C) for token ids (B, T)."""
         if idx.dim() != 2 or idx.shape[1] > self.cfg.max_len:
-            raise ValueError(f"idx must be (batch, time) with time <= max_len={self.cfg.max_len}, got {tuple(idx.shape)}")
+            raise ValueError(f"idx must be (batch, time) with time <= max_len={self.cfg.max_len}, "
+                             f"got {tuple(idx.shape)}")
         x = self.tok_emb(idx) + self.pos_emb(torch.arange(idx.shape[1], device=idx.device))
         for block in self.blocks:
             x = block(x)

@@ -1,11 +1,10 @@
 """The book's GPT: a decoder-only transformer, small enough to train on a CPU.
 
-One configuration class covers the 2018-style model of Part I §6.4/§7.1
-(LayerNorm, GELU MLP, learned positions) and the modern variants of §7.3–§7.4
-(RMSNorm, SwiGLU, RoPE, grouped-query attention, a top-k mixture of experts),
-so a chapter changes one field to swap a component. Later parts reuse it:
-LoRA (Part III §II), quantisation (§III), speculative decoding (§VIII) and the
-serving engine (Part VI).
+One configuration class covers the 2018-style model of p1-6.4 and p1-7.1
+(LayerNorm, GELU MLP, learned positions) and the modern variants of p1-7.3 and
+p1-7.4 (RMSNorm, SwiGLU, RoPE, grouped-query attention, a top-k mixture of
+experts), so a chapter changes one field to swap a component. Later parts
+reuse it for LoRA, quantisation, speculative decoding and the serving engine.
 """
 
 from __future__ import annotations
@@ -56,7 +55,7 @@ class GPTConfig:
 class Block(nn.Module):
     """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x)).
 
-    ``causal=False`` gives the bidirectional encoder block of BERT (Part II §VI).
+    ``causal=False`` gives the bidirectional encoder block of BERT (p2-vi).
     """
 
     def __init__(self, cfg: GPTConfig, causal: bool = True):
@@ -79,6 +78,16 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
+    """The decoder-only language model: embeddings → ``n_layer`` pre-norm blocks → final norm → tied LM head.
+
+    ``model(idx, targets)`` returns ``(logits (B, T, V), mean cross-entropy or
+    None)``; ``generate`` samples continuations (optionally with a KV cache);
+    ``num_params`` and ``kv_cache_bytes`` give the sizes chapters reason about.
+    Initialisation follows GPT-2 (normal(0, 0.02), residual projections scaled
+    by 1/√(2·n_layer)). Taught in p1-6.4 and p1-7.1; shapes: B batch, T
+    positions, C = d_model, V vocabulary.
+    """
+
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         self.cfg = cfg
@@ -153,18 +162,23 @@ class GPT(nn.Module):
         return torch.stack(losses).sum() if losses else torch.zeros(())
 
     def new_cache(self) -> KVCache:
-        return KVCache(self.cfg.n_layer)
+        """An empty KV cache with room for ``block_size`` positions, allocated on first use."""
+        return KVCache(self.cfg.n_layer, max_length=self.cfg.block_size)
 
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-                 top_k: int | None = None, generator: torch.Generator | None = None,
+                 top_k: int | None = None, top_p: float | None = None, generator: torch.Generator | None = None,
                  use_cache: bool = False) -> torch.Tensor:
-        """Sample ``max_new_tokens`` tokens after the prompt ``idx`` (B, T); greedy when temperature == 0.
+        """Append ``max_new_tokens`` tokens to the prompt ``idx`` (B, T), each drawn by ``sampling.sample``.
 
-        Without a cache every step re-reads the last ``block_size`` tokens; with
-        ``use_cache`` each step feeds only the newest token (the whole sequence
-        must then fit in ``block_size``).
+        ``temperature``, ``top_k`` and ``top_p`` mean what they mean in
+        :func:`book.inference.sampling.sample`
+        (temperature 0 is greedy decoding). Without a cache every step re-reads
+        the last ``block_size`` tokens; with ``use_cache`` each step feeds only
+        the newest token (the whole sequence must then fit in ``block_size``).
         """
+        from book.inference.sampling import sample
+
         cache = self.new_cache() if use_cache else None
         if use_cache and idx.shape[1] + max_new_tokens > self.cfg.block_size:
             raise ValueError(f"prompt ({idx.shape[1]}) + new tokens ({max_new_tokens}) exceed "
@@ -174,16 +188,8 @@ class GPT(nn.Module):
                 logits, _ = self(idx[:, -self.cfg.block_size:])
             else:
                 logits, _ = self(idx if step == 0 else idx[:, -1:], cache=cache)
-            logits = logits[:, -1, :]
-            if temperature == 0:
-                nxt = logits.argmax(-1, keepdim=True)
-            else:
-                logits = logits / temperature
-                if top_k is not None:
-                    kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1, None]
-                    logits = logits.masked_fill(logits < kth, float("-inf"))
-                nxt = torch.multinomial(F.softmax(logits, -1), 1, generator=generator)
-            idx = torch.cat([idx, nxt], dim=1)
+            nxt = sample(logits[:, -1, :], temperature, top_k=top_k, top_p=top_p, generator=generator)
+            idx = torch.cat([idx, nxt[:, None]], dim=1)
         return idx
 
     def kv_cache_bytes(self, seq_len: int, batch: int = 1, bytes_per_value: int = 2) -> int:

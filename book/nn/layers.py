@@ -1,7 +1,7 @@
 """Layers of the transformer: normalisation, feed-forward blocks, positions.
 
-Taught in Part I §6.4 (LayerNorm, sinusoidal positions, the GELU MLP) and
-§7.3 (RMSNorm, SwiGLU, RoPE); Part II §VII derives the normalisations again.
+Taught in p1-6.4 (LayerNorm, sinusoidal positions, the GELU MLP) and p1-7.3
+(RMSNorm, SwiGLU, RoPE); p2-vii-normalization derives the normalisations again.
 """
 
 from __future__ import annotations
@@ -82,15 +82,22 @@ class SwiGLU(nn.Module):
         return self.dropout(self.down(F.silu(self.gate(x)) * self.up(x)))
 
 
-def sinusoidal_positions(n_positions: int, dim: int, base: float = 10000.0) -> torch.Tensor:
-    """(n_positions, dim) table: PE[p, 2i] = sin(p / base^(2i/dim)), PE[p, 2i+1] = cos(same)."""
+def position_angles(n_positions: int, dim: int, base: float = 10000.0,
+                    dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(n_positions, dim/2) angles p · ω_i with ω_i = base^(−2i/dim): the sinusoidal table and RoPE share them."""
     if dim % 2:
         raise ValueError(f"dim must be even for sin/cos pairs, got {dim}")
-    pos = torch.arange(n_positions, dtype=torch.float32)[:, None]
-    freq = base ** (-torch.arange(0, dim, 2, dtype=torch.float32) / dim)
-    pe = torch.zeros(n_positions, dim)
-    pe[:, 0::2] = torch.sin(pos * freq)
-    pe[:, 1::2] = torch.cos(pos * freq)
+    omega = base ** (-torch.arange(0, dim, 2, dtype=dtype) / dim)                # (dim/2,)
+    return torch.arange(n_positions, dtype=dtype)[:, None] * omega               # (T, dim/2)
+
+
+def sinusoidal_positions(n_positions: int, dim: int, base: float = 10000.0,
+                         dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(n_positions, dim) table: PE[p, 2i] = sin(p ω_i), PE[p, 2i+1] = cos(p ω_i), ω_i = base^(−2i/dim)."""
+    angles = position_angles(n_positions, dim, base, dtype)
+    pe = torch.zeros(n_positions, dim, dtype=dtype)
+    pe[:, 0::2] = torch.sin(angles)
+    pe[:, 1::2] = torch.cos(angles)
     return pe
 
 
@@ -98,8 +105,7 @@ def rope_angles(n_positions: int, head_dim: int, base: float = 10000.0) -> tuple
     """cos and sin tables of shape (n_positions, head_dim/2) for rotary embeddings."""
     if head_dim % 2:
         raise ValueError(f"head_dim must be even for RoPE, got {head_dim}")
-    theta = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)  # (D/2,)
-    angles = torch.arange(n_positions, dtype=torch.float32)[:, None] * theta          # (T, D/2)
+    angles = position_angles(n_positions, head_dim, base)                        # (T, D/2)
     return torch.cos(angles), torch.sin(angles)
 
 

@@ -5,7 +5,7 @@ their outputs with the renormalised router probabilities. Without pressure
 the router tends to favour a few experts; the auxiliary loss
 ``E · Σ_e f_e · P_e`` (f_e: fraction of token slots routed to e, P_e: mean
 router probability of e) is minimised, at 1, by a uniform load. Taught in
-Part I §7.4.
+p1-7.4.
 """
 
 from __future__ import annotations
@@ -18,6 +18,15 @@ from book.nn.layers import MLP
 
 
 class TopKMoE(nn.Module):
+    """A mixture of ``n_experts`` GELU MLPs; a linear router sends each token to its ``top_k`` experts.
+
+    The output is the router-probability-weighted sum of the chosen experts'
+    outputs (probabilities renormalised over the top k). After every forward
+    pass ``aux_loss`` holds the Switch Transformer load-balancing loss
+    E · Σ_e f_e · P_e (f_e: fraction of routed slots, P_e: mean router
+    probability), which is 1 when the load is uniform. Taught in p1-7.4.
+    """
+
     def __init__(self, d_model: int, n_experts: int = 4, top_k: int = 2, hidden: int | None = None):
         super().__init__()
         if not 1 <= top_k <= n_experts:

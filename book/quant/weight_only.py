@@ -6,8 +6,8 @@
   q + 8 ∈ [0, 15], two per byte: element 2j in the low nibble of byte j and
   element 2j+1 in the high nibble.
 
-The reference matmul dequantises and multiplies: y = x Ŵᵀ. Taught in Part
-III §III; the Triton kernels are in :mod:`book.kernels.quant_matmul`.
+The reference matmul dequantises and multiplies: y = x Ŵᵀ. Built for
+Part III's quantization chapter; the Triton kernels are in :mod:`book.kernels.quant_matmul`.
 """
 
 from __future__ import annotations

@@ -3,12 +3,12 @@
 Every tokenizer has ``encode(text) -> list[int]``, ``decode(ids) -> str`` and
 ``vocab_size``. :class:`WordTokenizer` (whitespace words plus a newline token)
 suits the grammar-generated stories corpus; :class:`CharTokenizer` any text.
-Part I §5.1 introduces tokens; Part II §IV adds byte-level BPE.
+Taught in p1-5.1 (tokens); p2-iv adds byte-level BPE.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 
 class CharTokenizer:

@@ -7,7 +7,7 @@ of ids inside chunks into a new id. Encoding replays the merges in the order
 they were learned; decoding concatenates the bytes of each id. Because every
 string is a sequence of bytes, any text round-trips exactly, whatever its
 script, emoji or even lone surrogates (kept with UTF-8's ``surrogatepass``).
-Taught in Part II §IV (previewed in Part I §5.1).
+Taught in p2-iv (previewed in p1-5.1-bpe).
 
 >>> tok = BPETokenizer.train("low lower lowest", vocab_size=260)
 >>> tok.decode(tok.encode("lowest lower")) == "lowest lower"
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
 # A word with its leading space, a run of other non-space symbols, or white space.
 CHUNK = re.compile(r" ?\w+| ?[^\w\s]+|\s+", re.UNICODE)
@@ -66,7 +66,7 @@ class BPETokenizer:
         return 256 + len(self.merges)
 
     @classmethod
-    def train(cls, text: str, vocab_size: int, verbose: bool = False) -> "BPETokenizer":
+    def train(cls, text: str, vocab_size: int, verbose: bool = False) -> BPETokenizer:
         """Learn ``vocab_size − 256`` merges from ``text`` (fewer if no pair repeats)."""
         if vocab_size < 256:
             raise ValueError(f"vocab_size must be at least 256 (the byte alphabet), got {vocab_size}")
