@@ -155,3 +155,22 @@ def test_repeated_tokens_errors():
         sequences.repeated_tokens(1, 5, 1)
     with pytest.raises(ValueError, match="bos token"):
         sequences.repeated_tokens(1, 5, 10, bos=10)
+
+
+def test_story_domains_shift_the_distribution_but_keep_grammar_and_vocabulary():
+    from collections import Counter
+
+    from book.data.stories import DOMAINS, GRAMMAR, VOCAB, WORDS
+
+    for d in DOMAINS.values():        # well-formed: one weight per rule, words from their class
+        assert all(len(w) == len(GRAMMAR[k]) for k, w in d["weights"].items())
+        assert all(set(ws) <= set(WORDS[k]) for k, ws in d["words"].items())
+    general, outdoors = stories.corpus(300, seed=1), stories.corpus(300, seed=1, domain="outdoors")
+    assert stories.corpus(300, seed=1, domain="general") == general
+    assert stories.grammatical_rate(outdoors) == 1.0
+    words = Counter(" ".join(outdoors).split())
+    assert set(words) <= set(VOCAB) and words["cat"] == 0 and words["river"] > 0
+    assert words["jumped"] / sum(words.values()) > 2 * Counter(" ".join(general).split())["jumped"] / len(
+        " ".join(general).split())
+    with pytest.raises(ValueError, match="unknown domain 'sea'"):
+        stories.corpus(3, domain="sea")

@@ -59,6 +59,23 @@ GRAMMAR: dict[str, list[tuple[float, tuple[str, ...]]]] = {
     "Closing": [(1.0, ("the", "end", "."))],
 }
 
+#: Domains: the same grammar and vocabulary with other word choices and rule weights,
+#: so a model trained on the general corpus meets a *shifted distribution* it can
+#: still tokenize and parse (fine-tuning, LoRA). ``words`` restricts word classes;
+#: ``weights`` replaces a nonterminal's rule weights (one weight per rule, in order).
+DOMAINS: dict[str, dict[str, dict]] = {
+    "general": {"words": {}, "weights": {}},
+    # Stories set outdoors: wild animals, places in nature, and a lot of moving about.
+    "outdoors": {
+        "words": {"Creature": ("bird", "fox", "frog", "bear", "duck"),
+                  "Thing": ("tree", "river", "park", "boat", "kite"),
+                  "IVerb": ("ran", "jumped", "danced", "sang"),
+                  "Adj": ("big", "small", "green", "blue", "happy")},
+        "weights": {"VP": (0.15, 0.45, 0.1, 0.2, 0.06, 0.04),
+                    "Subject": (0.2, 0.2, 0.35, 0.25)},
+    },
+}
+
 #: The symbols a complete sentence of a story may derive from.
 SENTENCE_TYPES = ("Opening", "Sentence", "Closing")
 
@@ -73,36 +90,44 @@ VOCAB: tuple[str, ...] = tuple(sorted(set(_WORD_CLASS) | set(_LITERALS)))
 WORD_ROLES: dict[str, str] = {w: ("function" if w not in _WORD_CLASS else _WORD_CLASS[w]) for w in VOCAB}
 
 
-def _sample(symbol: str, rng: random.Random, out: list[str]) -> None:
+def _domain(name: str) -> dict[str, dict]:
+    if name not in DOMAINS:
+        raise ValueError(f"unknown domain {name!r}; known: {sorted(DOMAINS)}")
+    return DOMAINS[name]
+
+
+def _sample(symbol: str, rng: random.Random, out: list[str], domain: dict[str, dict]) -> None:
     if symbol in WORDS:
-        out.append(rng.choice(WORDS[symbol]))
+        out.append(rng.choice(domain["words"].get(symbol, WORDS[symbol])))
     elif symbol in GRAMMAR:
         rules = GRAMMAR[symbol]
-        _, rhs = rng.choices(rules, weights=[w for w, _ in rules])[0]
+        weights = domain["weights"].get(symbol, [w for w, _ in rules])
+        _, rhs = rng.choices(rules, weights=weights)[0]
         for s in rhs:
-            _sample(s, rng, out)
+            _sample(s, rng, out, domain)
     else:
         out.append(symbol)
 
 
-def sample_story(rng: random.Random) -> str:
-    """One story (a line of space-separated words) drawn from the grammar."""
+def sample_story(rng: random.Random, domain: str = "general") -> str:
+    """One story (a line of space-separated words) drawn from the grammar, in one of :data:`DOMAINS`."""
     out: list[str] = []
-    _sample("Story", rng, out)
+    _sample("Story", rng, out, _domain(domain))
     return " ".join(out)
 
 
-def corpus(n_stories: int = 1000, seed: int = 0) -> list[str]:
-    """``n_stories`` stories, reproducibly: the same seed gives the same list."""
+def corpus(n_stories: int = 1000, seed: int = 0, domain: str = "general") -> list[str]:
+    """``n_stories`` stories, reproducibly: the same seed (and domain) gives the same list."""
     if n_stories < 0:
         raise ValueError(f"n_stories must be >= 0, got {n_stories}")
+    _domain(domain)                                  # an unknown name fails before any work
     rng = random.Random(seed)
-    return [sample_story(rng) for _ in range(n_stories)]
+    return [sample_story(rng, domain) for _ in range(n_stories)]
 
 
-def text(n_stories: int = 1000, seed: int = 0) -> str:
+def text(n_stories: int = 1000, seed: int = 0, domain: str = "general") -> str:
     """The corpus as one string, one story per line (a trailing newline)."""
-    return "".join(s + "\n" for s in corpus(n_stories, seed))
+    return "".join(s + "\n" for s in corpus(n_stories, seed, domain))
 
 
 def _ends(tokens: tuple[str, ...]):
