@@ -95,11 +95,14 @@ def check_max_batch(fn: Callable[..., int]) -> None:
 
 
 def check_static_cache(make_cache: Callable[..., object]) -> None:
-    """``make_cache(n_layer, batch, n_kv_head, head_dim, max_len, dtype)`` must be a drop-in, preallocated KV cache.
+    """``make_cache(n_layer, batch, n_kv_head, head_dim, max_len, dtype)``: a drop-in KV cache that writes in place.
 
     Decodes with it in uneven chunks through two float64 GPTs (multi-head with
     learned positions; grouped-query with RoPE) and compares every logit with
-    the package's :class:`~book.nn.attention.KVCache`.
+    the package's :class:`~book.nn.attention.KVCache`; ``nbytes()`` must count
+    the positions held and ``allocated_bytes()`` the ``max_len`` positions
+    reserved (Eq. p2-v-kv-bytes), and the keys ``update`` returns must stay in
+    the same memory from call to call (no copy of the cache per step).
     """
     batch, max_len = 3, 40
     configs = [GPTConfig(vocab_size=23, block_size=48, n_layer=2, n_head=4, d_model=32),
@@ -114,26 +117,48 @@ def check_static_cache(make_cache: Callable[..., object]) -> None:
         n_kv = cfg.n_kv_head or cfg.n_head
         cache = make_cache(cfg.n_layer, batch, n_kv, head_dim, max_len, torch.float64)
         reference = KVCache(cfg.n_layer)
-        want_bytes = kv_cache_bytes(cfg.n_layer, n_kv, head_dim, max_len, batch, 8)
+        reserved = kv_cache_bytes(cfg.n_layer, n_kv, head_dim, max_len, batch, 8)
+        where: dict[int, int] = {}                                  # layer -> address of the keys update returned
+        moved: list[int] = []
+        update = cache.update
+
+        def watched(layer, k, v, update=update, where=where, moved=moved):
+            keys, values = update(layer, k, v)
+            if where.setdefault(layer, keys.data_ptr()) != keys.data_ptr():
+                moved.append(layer)
+            return keys, values
+
+        cache.update = watched
         start = 0
         with torch.no_grad():
             for c in chunks:
-                if cache.nbytes() != want_bytes:
-                    raise AssertionError(f"nbytes() is {cache.nbytes():,} after {start} tokens; a cache preallocated "
-                                         f"for max_len={max_len} holds 2·L·H_kv·D·max_len·B·8 = {want_bytes:,} bytes "
-                                         "from the start (did you allocate n_head instead of n_kv_head heads?)")
                 piece = ids[:, start:start + c]
                 got = model(piece, cache=cache)[0]
                 want = model(piece, cache=reference)[0]
                 if not torch.allclose(got, want, rtol=0, atol=1e-10):
                     err = (got - want).abs().max().item()
                     raise AssertionError(f"logits differ from KVCache's by up to {err:.1e} on tokens {start}–"
-                                         f"{start + c - 1} ({cfg.n_kv_head or cfg.n_head} KV heads, chunk of {c}): "
+                                         f"{start + c - 1} ({n_kv} KV heads, chunk of {c}): "
                                          "update must return the keys/values of ALL stored positions, old then new, "
                                          "and advance length only after the last layer")
                 start += c
                 if cache.length != start:
                     raise AssertionError(f"length is {cache.length} after {start} tokens were fed")
+                held = kv_cache_bytes(cfg.n_layer, n_kv, head_dim, start, batch, 8)
+                if cache.nbytes() != held:
+                    hint = (" (that is what is reserved; count only the positions held)"
+                            if cache.nbytes() == reserved else
+                            " (did you allocate n_head instead of n_kv_head heads?)")
+                    raise AssertionError(f"nbytes() is {cache.nbytes():,} after {start} tokens; the positions held "
+                                         f"take 2·L·H_kv·D·length·B·8 = {held:,} bytes{hint}")
+                if cache.allocated_bytes() != reserved:
+                    raise AssertionError(f"allocated_bytes() is {cache.allocated_bytes():,} after {start} tokens; a "
+                                         f"cache preallocated for max_len={max_len} reserves 2·L·H_kv·D·max_len·B·8 = "
+                                         f"{reserved:,} bytes from the start")
+                if moved:
+                    raise AssertionError(f"layer {moved[0]}'s keys moved to new memory during the chunk ending at "
+                                         f"token {start}: write into the buffers you allocated (k_buf[:, :, a:b] = k) "
+                                         "instead of building new tensors with torch.cat")
         try:
             with torch.no_grad():
                 model(ids[:, max_len:max_len + 1], cache=cache)
@@ -142,4 +167,4 @@ def check_static_cache(make_cache: Callable[..., object]) -> None:
         else:
             raise AssertionError(f"a cache full at max_len={max_len} accepted another token; raise ValueError")
     passed(f"preallocated cache = KVCache to 1e-10 on {len(configs)} models (MHA; GQA with RoPE), "
-           f"chunks {chunks}, constant nbytes, and it refuses to overflow")
+           f"chunks {chunks}, written in place; nbytes and allocated_bytes = the formula; it refuses to overflow")

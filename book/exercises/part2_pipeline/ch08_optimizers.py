@@ -1,4 +1,10 @@
-"""Exercise checkers for p2-viii (optimizers)."""
+"""Exercise checkers for p2-viii (optimizers).
+
+* :func:`check_uncorrected_step`: the size of Adam's step without bias correction, Eq. (viii-uncorrected);
+* :func:`check_heavy_ball_tuning`: Polyak's optimal learning rate and momentum for a quadratic,
+  verified through the spectral radius of the iteration;
+* :func:`check_amsgrad`: an AMSGrad class in lockstep with ``torch.optim.Adam(amsgrad=True)``.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Part II chapter I exercise checkers accept correct answers and reject typical mistakes."""
+"""The p2-i exercise checkers accept correct answers and reject typical mistakes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Part II §III exercise checkers accept correct answers and reject typical mistakes."""
+"""The p2-iii exercise checkers accept correct answers and reject typical mistakes."""
 
 from __future__ import annotations
 

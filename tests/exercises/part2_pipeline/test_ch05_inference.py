@@ -1,4 +1,4 @@
-"""The Part II §V exercise checkers accept correct answers and reject typical mistakes."""
+"""The p2-v exercise checkers accept correct answers and reject typical mistakes."""
 
 from __future__ import annotations
 
@@ -78,21 +78,42 @@ class _Preallocated:
         return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
 
     def nbytes(self):
+        return sum(t[:, :, :self.length].numel() * t.element_size() for t in self.k + self.v)
+
+    def allocated_bytes(self):
         return sum(t.numel() * t.element_size() for t in self.k + self.v)
 
 
-def test_static_cache_accepts_a_preallocated_cache(capsys):
+def test_static_cache_accepts_a_preallocated_cache_and_the_package_cache(capsys):
     ex.check_static_cache(_Preallocated)
-    assert "✓" in capsys.readouterr().out
+    ex.check_static_cache(lambda n_layer, batch, n_kv, head_dim, max_len, dtype: KVCache(n_layer, max_length=max_len))
+    assert capsys.readouterr().out.count("✓") == 2
 
 
-def test_static_cache_rejects_a_growing_cache_and_new_only_keys():
-    class Growing(KVCache):  # right logits, but its memory grows with the tokens
+def test_static_cache_rejects_growing_copying_and_miscounting_caches():
+    class Growing(KVCache):  # right logits, but it reserves memory as the tokens come (doubling)
         def __init__(self, n_layer, batch, n_kv_head, head_dim, max_len, dtype):
             super().__init__(n_layer)
 
     with pytest.raises(AssertionError, match="from the start"):
         ex.check_static_cache(Growing)
+
+    class Copying(_Preallocated):  # reports the right sizes, but concatenates at every call
+        def update(self, layer, k, v):
+            keys, values = super().update(layer, k, v)
+            out = torch.cat([keys[:, :, :0], keys], dim=2), torch.cat([values[:, :, :0], values], dim=2)
+            self.__dict__.setdefault("returned", []).append(out)   # kept alive, so new memory every call
+            return out
+
+    with pytest.raises(AssertionError, match="torch.cat"):
+        ex.check_static_cache(Copying)
+
+    class CountsCapacity(_Preallocated):  # nbytes() reports what is reserved, not what is held
+        def nbytes(self):
+            return self.allocated_bytes()
+
+    with pytest.raises(AssertionError, match="count only the positions held"):
+        ex.check_static_cache(CountsCapacity)
 
     class NewOnly(_Preallocated):  # forgets to return the old positions
         def update(self, layer, k, v):
