@@ -13,6 +13,7 @@ Taught in p1-1.3 (the learning-rate sweep); every chapter draws through it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 # Okabe–Ito: distinguishable with colour-vision deficiency, and mid-tone enough
@@ -51,6 +52,26 @@ def use_style() -> None:
     })
 
 
+# matplotlib's to_jshtml links Font Awesome 4 from a CDN for its nine button icons.
+# The book must work offline, so the link is replaced by glyphs drawn with CSS.
+_FONT_AWESOME_LINK = re.compile(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*">')
+_OFFLINE_ICONS = "<style>" + "".join(
+    f".anim-buttons i.fa-{name}::before{{content:'{glyph}';font-style:normal}}"
+    for name, glyph in [("minus", "\\2212"), ("plus", "+"), ("fast-backward", "\\23EE"),
+                        ("step-backward", "\\23F4\\23F4"), ("play", "\\25B6"), ("pause", "\\23F8"),
+                        ("step-forward", "\\23F5\\23F5"), ("fast-forward", "\\23ED")]
+) + ".anim-buttons i.fa-flip-horizontal{display:inline-block;transform:scaleX(-1)}</style>"
+
+
+def offline_jshtml(html: str) -> str:
+    """``to_jshtml`` output with its CDN stylesheet replaced by inline CSS icons (nothing is fetched).
+
+    >>> offline_jshtml('<link rel="stylesheet"\\nhref="https://maxcdn.x/font-awesome.min.css"><div>')[:7]
+    '<style>'
+    """
+    return _FONT_AWESOME_LINK.sub(lambda _: _OFFLINE_ICONS, html)
+
+
 def _frame_label(label: str, value: object) -> str:
     return label.format(value) if "{" in label else f"{label} = {value}"
 
@@ -80,7 +101,7 @@ def animate_sweep(values: Sequence[object], draw: Draw, *, label: str = "value",
         return ()
 
     anim = FuncAnimation(fig, update, frames=len(values), interval=interval_ms, blit=False)
-    html = anim.to_jshtml(default_mode="once")
+    html = offline_jshtml(anim.to_jshtml(default_mode="once"))
     plt.close(fig)
     return HTML(html)
 

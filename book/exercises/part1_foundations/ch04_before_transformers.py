@@ -11,9 +11,11 @@ import torch.nn.functional as F
 from book.checks import assert_close
 from book.exercises import passed
 
-#: Per-layer factor by which PyTorch's default ``nn.Linear`` initialization,
-#: U(-1/√n, 1/√n), multiplies the pre-activation variance of a ReLU network.
-DEFAULT_LINEAR_RELU_FACTOR = 1.0 / 6.0
+#: Per-layer factor by which PyTorch's default ``nn.Linear`` initialization multiplies the
+#: pre-activation variance of a ReLU network. ``nn.Linear`` draws from
+#: ``kaiming_uniform_(a=√5)``, i.e. U(-b, b) with b = gain·√(3/n) and gain² = 2/(1 + a²) = 1/3,
+#: so Var(w) = b²/3 = gain²/n; a layer multiplies the variance by n·Var(w) and the ReLU halves it.
+DEFAULT_LINEAR_RELU_FACTOR = torch.nn.init.calculate_gain("leaky_relu", math.sqrt(5)) ** 2 / 2
 
 
 def check_default_init_factor(predicted: float) -> None:
