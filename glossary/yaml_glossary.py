@@ -244,7 +244,70 @@ def setup(app):  # pragma: no cover - exercised by the book build
         if problems:
             raise GlossaryError(problems)
 
+    # Backlinks: every {term} role in the book is recorded with the section it
+    # sits in (at read time, before references are resolved), and each glossary
+    # entry gets a "Used in" line linking those sections (when its page is written).
+    def record_uses(app, doctree):
+        from sphinx import addnodes
+
+        uses = []
+        for ref in doctree.findall(addnodes.pending_xref):
+            if ref.get("refdomain") != "std" or ref.get("reftype") != "term":
+                continue
+            section = ref.parent
+            while section is not None and not isinstance(section, nodes.section):
+                section = section.parent
+            if section is not None and section["ids"]:
+                uses.append((ref["reftarget"].lower(), section["ids"][0], section[0].astext()))
+        if not hasattr(app.env, "glossary_uses"):
+            app.env.glossary_uses = {}
+        app.env.glossary_uses[app.env.docname] = uses
+
+    def purge_uses(app, env, docname):
+        getattr(env, "glossary_uses", {}).pop(docname, None)
+
+    def merge_uses(app, env, docnames, other):
+        if not hasattr(env, "glossary_uses"):
+            env.glossary_uses = {}
+        env.glossary_uses.update({d: other.glossary_uses[d] for d in docnames if d in other.glossary_uses})
+
+    def add_backlinks(app, doctree, docname):
+        from sphinx import addnodes
+
+        uses = getattr(app.env, "glossary_uses", {})
+        for glossary in doctree.findall(addnodes.glossary):
+            for item in glossary.findall(nodes.definition_list_item):
+                names = {t.astext().lower() for t in item.findall(nodes.term)}
+                places = {}                                     # (doc, section id) -> title, in reading order
+                for doc in sorted(uses):
+                    if doc == docname:
+                        continue
+                    for term, section_id, title in uses[doc]:
+                        if term in names:
+                            places.setdefault((doc, section_id), title)
+                if not places:
+                    continue
+                para = nodes.paragraph()                 # Used in: <chapter> (<section>, <section>); ...
+                para += nodes.strong(text="Used in: ")
+                docs = list(dict.fromkeys(doc for doc, _ in places))
+                for i, doc in enumerate(docs):
+                    if i:
+                        para += nodes.Text("; ")
+                    para += nodes.Text(app.env.titles[doc].astext() + " (")
+                    for j, section_id in enumerate(sid for d, sid in places if d == doc):
+                        if j:
+                            para += nodes.Text(", ")
+                        uri = app.builder.get_relative_uri(docname, doc) + "#" + section_id
+                        para += nodes.reference("", places[(doc, section_id)], internal=True, refuri=uri)
+                    para += nodes.Text(")")
+                para += nodes.Text(".")
+                item.next_node(nodes.definition).append(para)
+
     app.add_directive("yaml-glossary", YamlGlossary)
     app.connect("builder-inited", load)
     app.connect("env-check-consistency", check_labels)
+    app.connect("doctree-read", record_uses)
+    app.connect("env-purge-doc", purge_uses)
+    app.connect("env-merge-info", merge_uses)
+    app.connect("doctree-resolved", add_backlinks)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
