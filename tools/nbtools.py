@@ -54,7 +54,7 @@ def bootstrap_source(url: str) -> str:
         "# On Colab, install the book's companion package from its repository; elsewhere do nothing.\n"
         "import importlib.util, subprocess, sys\n"
         "if \"google.colab\" in sys.modules and importlib.util.find_spec(\"book\") is None:\n"
-        f"    package = \"git+{url}\"\n"
+        f"    package = \"llm-book[chapters] @ git+{url}\"\n"
         "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", package], check=True)"
     )
 

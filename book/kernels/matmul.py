@@ -1,11 +1,14 @@
 """Tiled matrix multiplication with grouped ordering and (on a GPU) autotuning.
 
 Each program computes one ``BLOCK_M × BLOCK_N`` tile of C = A B by walking
-along K in steps of ``BLOCK_K`` and accumulating ``tl.dot`` products in fp32.
+along K in steps of ``BLOCK_K`` and accumulating ``tl.dot`` products in fp32:
+
+    (1)  C[m, n] = Σ_{k0 = 0, BK, 2BK, …} A[m, k0:k0+BK] · B[k0:k0+BK, n]     (the chapter's ia-tiled)
+
 Programs are numbered so that ``GROUP_M`` consecutive ones share the same
 columns of B: while they run together, those columns stay in the L2 cache.
 An M×K by K×N product does 2MNK FLOPs on (MK + KN + MN) elements, so for
-large square matrices it is compute-bound. Taught in Part III §I-a.
+large square matrices it is compute-bound. Taught in p3-i-a-matmul.
 
 In the interpreter (no GPU) one small configuration is used; on a GPU
 ``triton.autotune`` picks the fastest of several per (M, N, K).
@@ -18,7 +21,8 @@ import triton
 import triton.language as tl
 
 from book.kernels import INTERPRETED
-from book.kernels._validate import FLOAT_DTYPES, check_device, check_tensor
+from book.kernels.inputs import FLOAT_DTYPES, check_device, check_tensor
+from book.kernels.launch import dot_precision
 
 SUPPORTED_DTYPES = FLOAT_DTYPES
 
@@ -32,7 +36,7 @@ def _configs() -> list:
             for m, n, k, w, s in shapes]
 
 
-@triton.autotune(configs=_configs(), key=["M", "N", "K", "IEEE"])
+@triton.autotune(configs=_configs(), key=["M", "N", "K", "DOT_PRECISION"])
 @triton.jit
 def matmul_kernel(
     a_ptr, b_ptr, c_ptr,                  # *T: A (M, K), B (K, N), C (M, N)
@@ -40,7 +44,7 @@ def matmul_kernel(
     stride_am, stride_ak,                 # elements between rows / columns of A
     stride_bk, stride_bn,
     stride_cm, stride_cn,
-    IEEE: tl.constexpr,                   # fp32 inputs: exact fp32 products instead of TF32
+    DOT_PRECISION: tl.constexpr,          # tl.dot's input_precision: "ieee" for fp32 (no TF32 rounding), else "tf32"
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     GROUP_M: tl.constexpr,                # row-tiles that share B's columns in L2
 ):
@@ -61,14 +65,11 @@ def matmul_kernel(
     a_ptrs = a_ptr + offs_m[:, None] * stride_am + offs_k[None, :] * stride_ak   # (BLOCK_M, BLOCK_K)
     b_ptrs = b_ptr + offs_k[:, None] * stride_bk + offs_n[None, :] * stride_bn   # (BLOCK_K, BLOCK_N)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    for k0 in range(0, tl.cdiv(K, BLOCK_K)):
+    for k0 in range(0, tl.cdiv(K, BLOCK_K)):   # the sum over k0 of Eq. (1)
         k_left = K - k0 * BLOCK_K            # masks: rows/cols past M, N and the K tail read 0
         a = tl.load(a_ptrs, mask=(offs_m[:, None] < M) & (offs_k[None, :] < k_left), other=0.0)
         b = tl.load(b_ptrs, mask=(offs_k[:, None] < k_left) & (offs_n[None, :] < N), other=0.0)
-        if IEEE:
-            acc = tl.dot(a, b, acc, input_precision="ieee")
-        else:
-            acc = tl.dot(a, b, acc)
+        acc = tl.dot(a, b, acc, input_precision=DOT_PRECISION)     # acc += A_tile @ B_tile, in fp32
         a_ptrs += BLOCK_K * stride_ak
         b_ptrs += BLOCK_K * stride_bk
     c = acc.to(c_ptr.dtype.element_ty)
@@ -93,7 +94,7 @@ def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return c.zero_()
     grid = lambda meta: (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"]),)
     matmul_kernel[grid](a, b, c, M, N, K, a.stride(0), a.stride(1), b.stride(0), b.stride(1),
-                        c.stride(0), c.stride(1), IEEE=a.dtype == torch.float32)
+                        c.stride(0), c.stride(1), DOT_PRECISION=dot_precision(a.dtype))
     return c
 
 

@@ -9,7 +9,7 @@ and 1/σ). Backward, with x̂ = (x − μ)·r and g = dy ⊙ w:
 
 ``_norm_bwd_dx`` computes dx one row per program; ``_norm_bwd_dwdb`` sums the
 parameter gradients one block of columns per program, looping over rows, so
-no atomics are needed and the result is deterministic. Taught in Part III §I-a.
+no atomics are needed and the result is deterministic. Taught in p3-i-a-layernorm.
 """
 
 from __future__ import annotations
@@ -19,10 +19,13 @@ import triton
 import triton.language as tl
 
 from book.kernels import INTERPRETED
-from book.kernels._validate import FLOAT_DTYPES, check_device, check_tensor, row_warps
+from book.kernels.inputs import FLOAT_DTYPES, check_device, check_tensor
+from book.kernels.launch import row_warps
 
 SUPPORTED_DTYPES = FLOAT_DTYPES
 MAX_COLS = 65536
+#: The parameter-gradient kernel's tile: DW_BLOCK_M rows × up to DW_BLOCK_N columns per step.
+DW_BLOCK_M, DW_BLOCK_N = 32, 64
 
 
 @triton.jit
@@ -141,9 +144,9 @@ class _Norm(torch.autograd.Function):
         if M:
             _norm_bwd_dx[(M,)](x2, dy2, dx, weight, mean, rstd, x2.stride(0), N,
                                IS_RMS=ctx.is_rms, BLOCK_N=block, num_warps=row_warps(block))
-            block_n = min(64, block)
+            block_n = min(DW_BLOCK_N, block)
             _norm_bwd_dwdb[(triton.cdiv(N, block_n),)](x2, dy2, mean, rstd, dw, db, x2.stride(0), M, N,
-                                                       IS_RMS=ctx.is_rms, BLOCK_M=32, BLOCK_N=block_n)
+                                                       IS_RMS=ctx.is_rms, BLOCK_M=DW_BLOCK_M, BLOCK_N=block_n)
         db_out = db.to(weight.dtype) if ctx.has_bias else None
         return dx.reshape(ctx.shape), dw.to(weight.dtype), db_out, None, None
 

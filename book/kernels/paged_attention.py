@@ -6,9 +6,10 @@ of ``block_tables`` (logical block i → physical block id), and holds
 ``context_lens[b]`` tokens. Each program handles one (sequence, query head):
 it walks the sequence's blocks through the table, scores its query against
 each block of keys and folds the block into an online softmax, so no
-contiguous copy of the cache is ever made. Query heads share key/value heads
+contiguous copy of the cache is ever made; the loop's steps are F1–F6 of
+:mod:`book.kernels.flash_attention` with one query row. Query heads share key/value heads
 in groups (grouped-query attention). Decode is bound by reading K and V.
-Taught in Part III §I-b; Part VI's serving engine uses it.
+Taught in p3-i-b-paged; Part VI's serving engine uses it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import triton
 import triton.language as tl
 
 from book.kernels import INTERPRETED
-from book.kernels._validate import FLOAT_DTYPES, LOG2E, check_device, check_tensor
+from book.kernels.inputs import FLOAT_DTYPES, check_device, check_tensor
+from book.kernels.launch import LOG2E
 
 SUPPORTED_DTYPES = FLOAT_DTYPES
 
@@ -56,16 +58,21 @@ def paged_attention_kernel(
         valid = i * BLOCK_SIZE + offs_t < n_tokens                                     # last block is partial
         kv = block * stride_kb + kv_h * stride_kh + offs_t[:, None] * stride_kt + offs_d[None, :]
         k = tl.load(k_ptr + kv, mask=valid[:, None], other=0.0).to(tl.float32)         # (BLOCK_SIZE, D)
-        s = tl.sum(k * q[None, :], axis=1) * scale
+        s = tl.sum(k * q[None, :], axis=1) * scale                                     # F1 (BLOCK_SIZE,)
         s = tl.where(valid, s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, axis=0))
-        p = tl.math.exp2(s - m_new)
-        alpha = tl.math.exp2(m_i - m_new)
+        m_new = tl.maximum(m_i, tl.max(s, axis=0))                                     # F2
+        p = tl.math.exp2(s - m_new)                                                    # F3
+        alpha = tl.math.exp2(m_i - m_new)                                              # F3: ≤ 1
         v = tl.load(v_ptr + kv, mask=valid[:, None], other=0.0).to(tl.float32)
-        acc = acc * alpha + tl.sum(p[:, None] * v, axis=0)
-        l_i = l_i * alpha + tl.sum(p, axis=0)
+        acc = acc * alpha + tl.sum(p[:, None] * v, axis=0)                             # F5
+        l_i = l_i * alpha + tl.sum(p, axis=0)                                          # F4
         m_i = m_new
-    tl.store(out_ptr + b * stride_qb + h * stride_qh + offs_d, (acc / l_i).to(out_ptr.dtype.element_ty))
+    tl.store(out_ptr + b * stride_qb + h * stride_qh + offs_d, (acc / l_i).to(out_ptr.dtype.element_ty))   # F6
+
+
+def num_warps(head_dim: int) -> int:
+    """Warps per (sequence, head) program: 8 for D = 128, whose (BLOCK_SIZE, D) tiles hold twice the values."""
+    return 4 if head_dim <= 64 else 8
 
 
 def paged_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
@@ -105,7 +112,7 @@ def paged_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tenso
                                    q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1),
                                    k_cache.stride(2), block_tables.stride(0),
                                    GROUP=H // h_kv, BLOCK_SIZE=block_size, HEAD_DIM=D,
-                                   num_warps=4 if D <= 64 else 8)
+                                   num_warps=num_warps(D))
     return out
 
 

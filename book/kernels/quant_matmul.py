@@ -23,10 +23,28 @@ import triton
 import triton.language as tl
 
 from book.kernels import INTERPRETED
-from book.kernels._validate import FLOAT_DTYPES, check_device, check_tensor
+from book.kernels.inputs import FLOAT_DTYPES, check_device, check_tensor
 
 SUPPORTED_DTYPES = FLOAT_DTYPES
 GEMV_MAX_ROWS = 8
+
+
+def tiles(kernel: str, group_size: int = 128) -> dict[str, int]:
+    """Block sizes the wrappers launch ``kernel`` with: small in the interpreter, H100/H200-sized on a GPU.
+
+    ``kernel`` is one of "int8_gemv", "int8_matmul", "int4_gemv", "int4_matmul". An INT4 K tile never
+    spans two quantisation groups. :mod:`book.kernels.compile_check` compiles exactly these.
+    """
+    bk4 = min(group_size, 32 if INTERPRETED else 128)
+    if INTERPRETED:
+        table = {"int8_gemv": dict(BLOCK_N=16, BLOCK_K=64), "int8_matmul": dict(BLOCK_M=32, BLOCK_N=32, BLOCK_K=32),
+                 "int4_gemv": dict(BLOCK_N=16, BLOCK_K=bk4), "int4_matmul": dict(BLOCK_M=32, BLOCK_N=32, BLOCK_K=bk4)}
+    else:
+        table = {"int8_gemv": dict(BLOCK_N=32, BLOCK_K=128),
+                 "int8_matmul": dict(BLOCK_M=64, BLOCK_N=128, BLOCK_K=64),
+                 "int4_gemv": dict(BLOCK_N=64, BLOCK_K=bk4),
+                 "int4_matmul": dict(BLOCK_M=64, BLOCK_N=128, BLOCK_K=min(bk4, 64))}
+    return table[kernel]
 
 
 @triton.jit
@@ -148,14 +166,14 @@ def int8_matmul(x: torch.Tensor, q: torch.Tensor, scale: torch.Tensor) -> torch.
         return y
     if m <= GEMV_MAX_ROWS:
         x = x.contiguous()
-        bn, bk = (16, 64) if INTERPRETED else (32, 128)
-        int8_gemv_kernel[(m, triton.cdiv(n, bn))](x, q, scale, y, n, k, x.stride(0), q.stride(0), y.stride(0),
-                                                  BLOCK_N=bn, BLOCK_K=bk)
+        t = tiles("int8_gemv")
+        int8_gemv_kernel[(m, triton.cdiv(n, t["BLOCK_N"]))](x, q, scale, y, n, k, x.stride(0), q.stride(0),
+                                                            y.stride(0), **t)
     else:
-        bm, bn, bk = (32, 32, 32) if INTERPRETED else (64, 128, 64)
-        int8_matmul_kernel[(triton.cdiv(m, bm), triton.cdiv(n, bn))](
+        t = tiles("int8_matmul")
+        int8_matmul_kernel[(triton.cdiv(m, t["BLOCK_M"]), triton.cdiv(n, t["BLOCK_N"]))](
             x, q, scale, y, m, n, k, x.stride(0), x.stride(1), q.stride(0), q.stride(1), y.stride(0), y.stride(1),
-            BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk)
+            **t)
     return y
 
 
@@ -167,7 +185,8 @@ def int4_matmul(x: torch.Tensor, packed: torch.Tensor, scales: torch.Tensor, gro
     if group_size < 32 or group_size & (group_size - 1):
         raise ValueError(f"group_size must be a power of two >= 32, got {group_size}")
     if k % group_size:
-        raise ValueError(f"K={k} (from packed's shape {tuple(packed.shape)}) must be a multiple of group_size={group_size}")
+        raise ValueError(f"K={k} (from packed's shape {tuple(packed.shape)}) must be a multiple of "
+                         f"group_size={group_size}")
     if scales.shape != (n, k // group_size):
         raise ValueError(f"scales has shape {tuple(scales.shape)}; expected ({n}, {k // group_size}) "
                          f"for N={n}, K={k}, group_size={group_size}")
@@ -178,17 +197,15 @@ def int4_matmul(x: torch.Tensor, packed: torch.Tensor, scales: torch.Tensor, gro
     y = torch.empty((m, n), device=x.device, dtype=x.dtype)
     if m == 0 or n == 0:
         return y
-    bk = min(group_size, 32 if INTERPRETED else 128)
     if m <= GEMV_MAX_ROWS:
         x = x.contiguous()
-        bn = 16 if INTERPRETED else 64
-        int4_gemv_kernel[(m, triton.cdiv(n, bn))](x, packed, scales, y, n, k, x.stride(0), packed.stride(0),
-                                                  scales.stride(0), y.stride(0), GROUP=group_size,
-                                                  BLOCK_N=bn, BLOCK_K=bk)
+        t = tiles("int4_gemv", group_size)
+        int4_gemv_kernel[(m, triton.cdiv(n, t["BLOCK_N"]))](x, packed, scales, y, n, k, x.stride(0),
+                                                            packed.stride(0), scales.stride(0), y.stride(0),
+                                                            GROUP=group_size, **t)
     else:
-        bm, bn = (32, 32) if INTERPRETED else (64, 128)
-        bk = min(bk, 64) if not INTERPRETED else bk
-        int4_matmul_kernel[(triton.cdiv(m, bm), triton.cdiv(n, bn))](
+        t = tiles("int4_matmul", group_size)
+        int4_matmul_kernel[(triton.cdiv(m, t["BLOCK_M"]), triton.cdiv(n, t["BLOCK_N"]))](
             x, packed, scales, y, m, n, k, x.stride(0), x.stride(1), packed.stride(0), scales.stride(0),
-            y.stride(0), y.stride(1), GROUP=group_size, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk)
+            y.stride(0), y.stride(1), GROUP=group_size, **t)
     return y

@@ -4,8 +4,7 @@ The unfused PyTorch expression ``exp(x - max) / sum`` reads and writes the
 matrix several times; this kernel loads a row into on-chip memory once,
 computes the max, the exponentials and their sum there, and writes the result
 once. For an (M, N) fp32 matrix it moves ``8·M·N`` bytes, so its speed is
-bounded by memory bandwidth. Taught in Part III §I-a; introduced as the
-package's first kernel.
+bounded by memory bandwidth. Taught in p3-i-a-softmax.
 
 >>> import torch
 >>> x = torch.randn(3, 5)
@@ -20,7 +19,8 @@ import triton
 import triton.language as tl
 
 from book.kernels import INTERPRETED
-from book.kernels._validate import FLOAT_DTYPES, check_device, check_tensor, row_warps
+from book.kernels.inputs import FLOAT_DTYPES, check_device, check_tensor
+from book.kernels.launch import row_warps
 
 SUPPORTED_DTYPES = FLOAT_DTYPES
 # One row must fit in a block of registers/shared memory.

@@ -1,4 +1,4 @@
-"""Vector addition: the smallest complete Triton kernel (Part III §I-a).
+"""Vector addition: the smallest complete Triton kernel. Taught in p3-i-a-vector-add.
 
 Each program instance adds one block of ``BLOCK_SIZE`` elements; a mask
 switches off the lanes past the end when the length is not a multiple of the
@@ -13,7 +13,7 @@ import triton
 import triton.language as tl
 
 from book.kernels import INTERPRETED
-from book.kernels._validate import FLOAT_DTYPES, check_device, check_tensor
+from book.kernels.inputs import FLOAT_DTYPES, check_device, check_tensor
 
 SUPPORTED_DTYPES = FLOAT_DTYPES
 
@@ -48,6 +48,3 @@ def add(x: torch.Tensor, y: torch.Tensor, block_size: int = 1024) -> torch.Tenso
         add_kernel[(triton.cdiv(n, block_size),)](x, y, out, n, BLOCK_SIZE=block_size)
     return out
 
-
-def add_reference(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return x + y

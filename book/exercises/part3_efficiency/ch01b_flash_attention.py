@@ -1,6 +1,6 @@
 """Exercise checkers for p3-i-b (FlashAttention).
 
-Every reference here is the plain attention that materialises the N×N score
+Every reference here is the plain attention that materialises the T×T score
 matrix, in float64, so a correct answer matches to about 1e-10. Shapes are
 awkward on purpose: lengths that are not multiples of the block, length 1,
 windows wider than the sequence, a partial result over an empty key set.
@@ -36,9 +36,9 @@ def sliding_window_mask(n: int, window: int) -> torch.Tensor:
 
 
 def check_sliding_window(fn: Callable[..., torch.Tensor]) -> None:
-    """``fn(q, k, v, window, block_q, block_k)`` must return sliding-window causal attention (…, N, d)."""
+    """``fn(q, k, v, window, block_q, block_k)`` must return sliding-window causal attention (…, T, d)."""
     g = torch.Generator().manual_seed(11)
-    cases = [  # (batch shape, N, d, window, block_q, block_k)
+    cases = [  # (batch shape, T, d, window, block_q, block_k)
         ((), 70, 16, 5, 16, 16),
         ((2,), 37, 8, 17, 16, 8),
         ((), 1, 4, 3, 16, 16),
@@ -52,11 +52,11 @@ def check_sliding_window(fn: Callable[..., torch.Tensor]) -> None:
         assert got.shape == q.shape, f"output must have q's shape {tuple(q.shape)}, got {tuple(got.shape)}"
         want = masked_attention_reference(q, k, v, sliding_window_mask(n, window))[0]
         with_hint(lambda: assert_close(got, want, rtol=1e-9, atol=1e-10,
-                                        name=f"N={n}, window={window}, blocks=({bq}, {bk})"),
+                                        name=f"T={n}, window={window}, blocks=({bq}, {bk})"),
                    "query i keeps keys j with i − window < j ≤ i; mask the rest of each visited tile with -inf, "
                    "skip only key blocks that lie entirely before i − window + 1 for every query of the block, and "
                    "guard rows whose tile is fully masked (max = -inf) so that exp(-inf − (-inf)) never occurs")
-    passed("sliding-window attention = masked reference on 5 cases (window 1 and window > N included)")
+    passed("sliding-window attention = masked reference on 5 cases (window 1 and window > T included)")
 
 
 def check_merge_states(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> None:
@@ -110,7 +110,7 @@ def attention_grads_reference(q, k, v, do, causal):
 
 
 def check_blockwise_backward(fn: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> None:
-    """``fn(q, k, v, o, do, lse, causal, block)`` must return (dq, dk, dv) without an N×N intermediate."""
+    """``fn(q, k, v, o, do, lse, causal, block)`` must return (dq, dk, dv) without a T×T intermediate."""
     g = torch.Generator().manual_seed(13)
     for n, d, causal, block in [(96, 16, False, 16), (96, 16, True, 16), (37, 8, True, 16),
                                 (70, 32, False, 32), (1, 4, True, 16)]:
@@ -121,11 +121,11 @@ def check_blockwise_backward(fn: Callable[..., tuple[torch.Tensor, torch.Tensor,
         assert isinstance(got, tuple) and len(got) == 3, "return the triple (dq, dk, dv)"
         for name, g_, w in zip(("dq", "dk", "dv"), got, want):
             assert g_.shape == w.shape, f"{name} must have shape {tuple(w.shape)}, got {tuple(g_.shape)}"
-            with_hint(lambda: assert_close(g_, w, rtol=1e-9, atol=1e-10, name=f"{name} (N={n}, causal={causal})"),
+            with_hint(lambda: assert_close(g_, w, rtol=1e-9, atol=1e-10, name=f"{name} (T={n}, causal={causal})"),
                        "recompute P = exp(S − lse) per tile; dV += Pᵀ dO, dP = dO Vᵀ, dS = P ∘ (dP − Δ) with "
                        "Δ = rowsum(dO ∘ O); dQ += dS K · scale, dK += dSᵀ Q · scale; masked scores give P = 0")
         if n >= 64:
             assert probe.largest < n * n // 2, (
-                f"for N={n} your code created a tensor of {probe.largest} elements (N² = {n * n}): "
-                "work in tiles of (block × N) or (block × block), never the whole score matrix")
-    passed("blockwise backward = autograd on 5 cases (causal, ragged N, N = 1), never forming N×N")
+                f"for T={n} your code created a tensor of {probe.largest} elements (T² = {n * n}): "
+                "work in tiles of (block × T) or (block × block), never the whole score matrix")
+    passed("blockwise backward = autograd on 5 cases (causal, ragged T, T = 1), never forming T×T")

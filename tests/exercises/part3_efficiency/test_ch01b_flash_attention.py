@@ -49,7 +49,7 @@ def _backward(q, k, v, o, do, lse, causal, block):
     dq, dk, dv = torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
     for j0 in range(0, n, block):
         cols = torch.arange(j0, min(j0 + block, n))
-        s = q @ k[cols].T * scale                                  # (N, block)
+        s = q @ k[cols].T * scale                                  # (T, block)
         p = torch.exp(s - lse[:, None])
         if causal:
             p = p.masked_fill(cols[None, :] > torch.arange(n)[:, None], 0.0)
@@ -61,7 +61,7 @@ def _backward(q, k, v, o, do, lse, causal, block):
 
 
 def _dense_backward(q, k, v, o, do, lse, causal, block):
-    """Right values, but it builds the whole N×N matrix: the checker must refuse it."""
+    """Right values, but it builds the whole T×T matrix: the checker must refuse it."""
     qq, kk, vv = (t.clone().requires_grad_() for t in (q, k, v))
     with torch.enable_grad():
         _, _, dq, dk, dv = ex.attention_grads_reference(qq, kk, vv, do, causal)

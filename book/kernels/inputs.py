@@ -1,5 +1,10 @@
-"""What every kernel wrapper shares: input checks that name the argument and what was
-expected, the dtypes the kernels accept, and launch constants."""
+"""What the kernel wrappers accept, and the checks that say what is wrong before a launch.
+
+Inside a kernel a wrong shape, dtype or device is not an exception but wrong
+numbers (or a crash), so every wrapper in :mod:`book.kernels` validates its
+inputs with these functions first: each error names the argument, what it got
+and what was expected. Taught in p3-i-a-vector-add.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +15,19 @@ import torch
 from book.kernels import INTERPRETED
 
 #: Floating-point dtypes the kernels accept: Triton's interpreter has no bf16.
-FLOAT_DTYPES = (torch.float32, torch.float16) if INTERPRETED else (torch.float32, torch.float16, torch.bfloat16)
-
-#: log2(e): kernels compute exp(x) as exp2(x · log2 e), which maps to one hardware instruction.
-LOG2E = 1.4426950408889634
-
-
-def row_warps(block: int) -> int:
-    """Warps for a kernel that holds one row of ``block`` elements: more for longer rows."""
-    return 4 if block <= 2048 else (8 if block <= 8192 else 16)
+FLOAT_DTYPES: tuple[torch.dtype, ...] = ((torch.float32, torch.float16) if INTERPRETED
+                                         else (torch.float32, torch.float16, torch.bfloat16))
 
 
 def check_tensor(name: str, x: object, *, ndim: int | None = None,
                  dtypes: Iterable[torch.dtype] | None = None, contiguous: bool = False) -> torch.Tensor:
-    """Raise TypeError/ValueError naming ``name`` unless ``x`` is a suitable tensor."""
+    """Raise TypeError/ValueError naming ``name`` unless ``x`` is a suitable tensor.
+
+    >>> check_tensor("x", torch.ones(2, 3), ndim=3)
+    Traceback (most recent call last):
+    ...
+    ValueError: x must have 3 dimensions, got shape (2, 3)
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if ndim is not None and x.ndim != ndim:
@@ -39,7 +43,7 @@ def check_tensor(name: str, x: object, *, ndim: int | None = None,
     return x
 
 
-def check_device(name: str, x: torch.Tensor, interpreted: bool) -> None:
+def check_device(name: str, x: torch.Tensor, interpreted: bool = INTERPRETED) -> None:
     """Compiled kernels need CUDA tensors; the interpreter needs CPU tensors."""
     want = "cpu" if interpreted else "cuda"
     if x.device.type != want:
