@@ -11,7 +11,8 @@ W + (α/r) B A into one plain ``nn.Linear``: the same outputs, no extra cost at
 inference. The base may be any module mapping (…, in) → (…, out) with
 ``in_features``/``out_features`` (a quantised linear layer, say: that is QLoRA's
 setting). Hu et al. (2022) introduced LoRA; ``peft.LoraConfig(r=r,
-lora_alpha=α, lora_dropout=0)`` computes the same function.
+lora_alpha=α, lora_dropout=0)`` computes the same function. Taught in p3-ii
+(merging in p3-ii-merge, QLoRA in p3-ii-qlora).
 
 >>> import torch
 >>> base = nn.Linear(6, 4)
