@@ -1,1 +1,1 @@
-"""Inference: sampling strategies and cached decoding. Taught in p2-v-sampling."""
+"""Inference: sampling strategies and cached decoding (p2-v-sampling); speculative decoding (p3-viii)."""

@@ -204,6 +204,16 @@ class KVCache:
             self._length = used + t
         return self._k[layer][:, :, :used + t], self._v[layer][:, :, :used + t]
 
+    def truncate(self, length: int) -> None:
+        """Forget every position from ``length`` on (rejected draft tokens, Part III §VIII); buffers stay allocated.
+
+        The next :meth:`update` writes over the forgotten positions, so nothing is copied.
+        """
+        if length < 0:
+            raise ValueError(f"length must be >= 0, got {length}")
+        self._used = [min(used, length) for used in self._used]
+        self._length = min(self._length, length)
+
     def nbytes(self) -> int:
         """Bytes of the keys and values held: Σ over layers of K and V for ``length`` tokens (the formula)."""
         return sum(t.numel() * t.element_size() for t in self.k + self.v if t is not None)
