@@ -1,6 +1,6 @@
 """The built HTML book, opened page by page in headless Chromium, as a reader offline sees it.
 
-``make test`` builds the book first (``make html``), then this module serves
+``.ci/run`` builds the book (``make html``) before ``make test``; this module serves
 ``_build/html`` on a loopback port and drives Debian's Chromium with
 Playwright. Every request that would leave loopback is aborted and recorded,
 so a page that needs the network fails here. Checked on every page: no

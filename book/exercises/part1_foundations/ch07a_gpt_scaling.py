@@ -1,9 +1,10 @@
-"""Exercise checkers for p1-ch7 (GPT, in-context learning and scaling laws)."""
+"""Exercise checkers for p1-ch7 (GPT, in-context learning and scaling laws, with the jackknife of p1-7.2)."""
 
 from __future__ import annotations
 
 import math
 import random
+import statistics
 from collections.abc import Callable, Sequence
 
 from book.exercises import passed
@@ -110,3 +111,52 @@ def check_param_count(fn: Callable[..., int]) -> None:
             "Hint: a block holds two LayerNorms (weight and bias each), the query, key/value and output "
             "projections and a 4×d MLP; a tied head adds nothing; sinusoidal positions are a fixed table.")
     passed("parameter count = GPT(cfg).num_params() on 6 configurations")
+
+
+# ----------------------------------------------------------------- the jackknife
+
+
+def jackknife_se_reference(stat: Callable[[list], float], items: Sequence) -> float:
+    """Jackknife standard error of ``stat``: sqrt((n − 1)/n · Σ (θ₍ᵢ₎ − θ̄)²), θ₍ᵢ₎ = stat without item i.
+
+    >>> round(jackknife_se_reference(lambda s: sum(s) / len(s), [1.0, 2.0, 4.0]), 6)   # = s / sqrt(n)
+    0.881917
+    """
+    items = list(items)
+    n = len(items)
+    if n < 2:
+        raise ValueError(f"the jackknife needs at least 2 items, got {n}")
+    loo = [float(stat(items[:i] + items[i + 1:])) for i in range(n)]
+    mean = sum(loo) / n
+    return math.sqrt((n - 1) / n * sum((v - mean) ** 2 for v in loo))
+
+
+def check_jackknife_se(fn: Callable[[Callable[[list], float], list], float]) -> None:
+    """``fn(stat, items)`` must return the jackknife standard error of ``stat`` over the list ``items``."""
+    rng = random.Random(3)
+    mean = lambda s: sum(s) / len(s)  # noqa: E731
+    for n in (2, 3, 7, 50):
+        xs = [rng.gauss(1.0, 2.0) for _ in range(n)]
+        want = statistics.stdev(xs) / math.sqrt(n)      # for the mean the jackknife is exactly s / sqrt(n)
+        got = float(fn(mean, list(xs)))
+        assert math.isclose(got, want, rel_tol=1e-9), (
+            f"for the mean of {n} numbers you returned {got:.6g}; the jackknife gives s/sqrt(n) = {want:.6g}. "
+            "Hint: leave each item out once, compute the statistic on the other n − 1, and scale the sum of "
+            "squared deviations from their mean by (n − 1)/n before taking the square root.")
+    xs = [rng.random() for _ in range(9)]
+    for name, stat in (("the maximum", max), ("the population variance", statistics.pvariance),
+                       ("a ratio of sums", lambda s: sum(v * v for v in s) / sum(s))):
+        got, want = float(fn(stat, list(xs))), jackknife_se_reference(stat, xs)
+        assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12), (
+            f"for {name} of 9 numbers you returned {got:.6g}, expected {want:.6g}. Hint: the statistic is "
+            "recomputed without each item in turn; it is not applied to the full sample.")
+    sizes: list[int] = []
+    fn(lambda s: sizes.append(len(s)) or 0.0, list(range(5)))
+    assert sizes.count(4) == 5, f"the statistic should see 4 of the 5 items five times; it saw sizes {sizes}"
+    for bad in ([], [1.0]):
+        try:
+            fn(mean, bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"with {len(bad)} item(s) there is nothing to leave out: raise ValueError")
+    passed("jackknife standard error on 7 statistics, s/√n for the mean included")

@@ -32,17 +32,32 @@ def _param_count(cfg):
     return emb + cfg.n_layer * block + 2 * d + head
 
 
+def _jackknife(stat, items):
+    import numpy as np
+
+    if len(items) < 2:
+        raise ValueError("need two items")
+    loo = np.array([stat([x for j, x in enumerate(items) if j != i]) for i in range(len(items))])
+    return float(np.sqrt((len(items) - 1) * loo.var()))     # (n-1)/n · Σ(θ_i − θ̄)² = (n − 1)·var
+
+
 def test_checkers_accept_correct_answers(capsys):
     ex7.check_compute_optimal(_compute_optimal)
     ex7.check_compute_optimal(ex7.compute_optimal_reference)
     ex7.check_induction_predict(_induction)
     ex7.check_induction_predict(ex7.induction_predict_reference)
     ex7.check_param_count(_param_count)
-    assert capsys.readouterr().out.count("✓") == 5
+    ex7.check_jackknife_se(_jackknife)
+    ex7.check_jackknife_se(ex7.jackknife_se_reference)
+    assert capsys.readouterr().out.count("✓") == 7
 
 
 def test_reference_examples():
     assert ex7.induction_predict_reference([3, 7, 5, 3, 7]) == [None, None, None, 7, 5]
+    assert math.isclose(ex7.jackknife_se_reference(lambda s: sum(s) / len(s), [1.0, 2.0, 4.0]),
+                        (7 / 3) ** 0.5 / 3 ** 0.5)                  # s / sqrt(n) with s² = 7/3
+    with pytest.raises(ValueError, match="at least 2"):
+        ex7.jackknife_se_reference(max, [1.0])
     n, d = ex7.compute_optimal_reference(5.76e23)
     assert 6.0e10 < n < 7.5e10 and math.isclose(d / n, 20.0)   # Chinchilla: ~70B parameters, ~1.4T tokens
 
@@ -83,3 +98,28 @@ def test_param_count_checker_rejects_wrong_answers():
     with pytest.raises(AssertionError, match="sinusoidal"):        # counts a fixed table as parameters
         ex7.check_param_count(lambda cfg: _param_count(cfg) + (cfg.block_size * cfg.d_model
                                                                if cfg.positions == "sinusoidal" else 0))
+
+
+def test_jackknife_checker_rejects_wrong_answers():
+    import numpy as np
+
+    def no_factor(stat, items):                                   # the spread of the leave-one-out values
+        loo = [stat([x for j, x in enumerate(items) if j != i]) for i in range(len(items))]
+        if len(items) < 2:
+            raise ValueError
+        return float(np.std(loo))
+
+    def full_sample(stat, items):                                 # a bootstrap-free "standard error"
+        if len(items) < 2:
+            raise ValueError
+        return float(np.std(items, ddof=1) / np.sqrt(len(items)))
+
+    def silent(stat, items):                                      # no error for a single item
+        return _jackknife(stat, items) if len(items) >= 2 else 0.0
+
+    with pytest.raises(AssertionError, match="Hint"):
+        ex7.check_jackknife_se(no_factor)
+    with pytest.raises(AssertionError, match="not applied to the full sample"):
+        ex7.check_jackknife_se(full_sample)
+    with pytest.raises(AssertionError, match="ValueError"):
+        ex7.check_jackknife_se(silent)
