@@ -51,6 +51,24 @@ def greedy(logits: torch.Tensor) -> torch.Tensor:
     return logits.argmax(dim=-1)
 
 
+def probabilities(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                  top_p: float | None = None) -> torch.Tensor:
+    """The distribution :func:`sample` draws from: (…, V) logits → (…, V) probabilities.
+
+    Temperature, then top-k, then top-p, then the softmax; ``temperature == 0``
+    gives the one-hot distribution of the argmax (greedy decoding). Speculative
+    decoding (p3-viii) compares these distributions between draft and target.
+    """
+    if temperature == 0:
+        return torch.nn.functional.one_hot(greedy(logits), logits.shape[-1]).to(logits.dtype)
+    z = apply_temperature(logits, temperature)
+    if top_k is not None:
+        z = top_k_filter(z, top_k)
+    if top_p is not None:
+        z = top_p_filter(z, top_p)
+    return torch.softmax(z, dim=-1)
+
+
 def sample(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
            generator: torch.Generator | None = None) -> torch.Tensor:
     """Draw one token per row after temperature, top-k and top-p filtering (in that order): (…, V) → (…,).
@@ -65,11 +83,6 @@ def sample(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = N
     """
     if temperature == 0:
         return greedy(logits)
-    z = apply_temperature(logits, temperature)
-    if top_k is not None:
-        z = top_k_filter(z, top_k)
-    if top_p is not None:
-        z = top_p_filter(z, top_p)
-    probs = torch.softmax(z, dim=-1)
+    probs = probabilities(logits, temperature, top_k, top_p)
     flat = probs.reshape(-1, probs.shape[-1])
     return torch.multinomial(flat, 1, generator=generator).reshape(probs.shape[:-1])

@@ -33,26 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from torch.nn import functional as F
 
-from book.inference.sampling import apply_temperature, greedy, top_k_filter, top_p_filter
-
-
-def probabilities(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                  top_p: float | None = None) -> torch.Tensor:
-    """The distribution :func:`book.inference.sampling.sample` draws from: (…, V) logits → (…, V) probabilities.
-
-    Temperature, then top-k, then top-p, then the softmax; ``temperature == 0``
-    gives the one-hot distribution of the argmax (greedy decoding).
-    """
-    if temperature == 0:
-        return F.one_hot(greedy(logits), logits.shape[-1]).to(logits.dtype)
-    z = apply_temperature(logits, temperature)
-    if top_k is not None:
-        z = top_k_filter(z, top_k)
-    if top_p is not None:
-        z = top_p_filter(z, top_p)
-    return torch.softmax(z, dim=-1)
+from book.inference.sampling import probabilities  # the one sampling rule, shared with sample()
 
 
 def acceptance_probability(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
