@@ -21,3 +21,18 @@ def test_bad_sizes_are_named():
         digits_cnn(0, 4)
     with pytest.raises(ValueError, match="n_classes"):
         digits_cnn(4, 4, n_classes=1)
+
+
+def test_wrong_image_shape_is_named():
+    with pytest.raises(ValueError, match=r"\(N, 1, 8, 8\), got \(2, 64\); reshape"):
+        digits_cnn()(torch.zeros(2, 64))
+    with pytest.raises(ValueError, match=r"got \(2, 3, 8, 8\)"):
+        digits_cnn()(torch.zeros(2, 3, 8, 8))
+
+
+def test_batch_norm_variant_drops_the_redundant_conv_bias():
+    plain, bn = digits_cnn(8, 4), digits_cnn(8, 4, batch_norm=True)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in bn) == 2
+    # each BatchNorm adds a scale and a shift per channel and removes the conv's bias: the count is unchanged + c
+    assert num_params(bn) == num_params(plain) + 8 + 4
+    assert bn.eval()(torch.rand(3, 1, 8, 8)).shape == (3, 10)
