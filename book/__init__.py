@@ -13,6 +13,10 @@ the training loop, checkpoints    ``book/train.py`` (data parallel: ``book/distr
 sampling, the KV cache            ``book/inference/sampling.py``, ``book/nn/attention.py``
 Triton kernels                    ``book/kernels/<family>.py`` (FlashAttention: ``kernels/flash_attention.py``)
 weight-only quantisation          ``book/quant/``
+retrieval, evaluation             ``book/retrieval.py``, ``book/evaluation.py``
+the vision transformer            ``book/nn/vit.py``
+the cookbook's models             ``book/nn/mlp_classifier.py``, ``nn/cnn.py``, ``nn/char_lstm.py``, ``nn/seq2seq.py``
+checkpoints (safetensors)         ``book/formats/checkpoint.py``
 datasets and corpora              ``book/data/``
 checks, timing, plots, seeding    ``book/checks.py``, ``book/timing.py``, ``book/plot.py``, ``book/env.py``
 exercise checkers                 ``book/exercises/<part>/<chapter>.py``, named like the notebooks
