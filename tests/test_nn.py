@@ -187,6 +187,8 @@ def test_tokenizers_round_trip():
     assert ch.decode(ch.encode("wörld ✓")) == "wörld ✓"
     with pytest.raises(ValueError, match="'z'"):
         ch.encode("z")
+    with pytest.raises(ValueError, match=r"text: character 'q' at position 3 .* vocabulary of 10 characters"):
+        ch.encode("öl q")
 
 
 def test_batches_schedule_and_a_short_training_run():

@@ -37,18 +37,11 @@ State = tuple[torch.Tensor, torch.Tensor]
 def encode(tokenizer, text: str) -> torch.Tensor:
     """``text`` as a 1-D int64 tensor of ``tokenizer``'s ids; an unknown character is named with its position.
 
-    ``tokenizer`` is a :class:`book.tokenizers.CharTokenizer` (anything with ``stoi``, a dict from
-    character to id, and ``itos``, the list of characters).
+    ``tokenizer`` is a :class:`book.tokenizers.CharTokenizer` (anything whose ``encode`` returns a list of ids).
     """
     if not isinstance(text, str):
         raise ValueError(f"text must be a str, got {type(text).__name__}")
-    stoi = tokenizer.stoi
-    for position, ch in enumerate(text):
-        if ch not in stoi:
-            shown = ", ".join(repr(c) for c in tokenizer.itos[:12]) + (", …" if len(tokenizer.itos) > 12 else "")
-            raise ValueError(f"text: character {ch!r} at position {position} is not in the tokenizer's "
-                             f"vocabulary of {len(tokenizer.itos)} characters ({shown})")
-    return torch.tensor([stoi[ch] for ch in text], dtype=torch.long)
+    return torch.tensor(tokenizer.encode(text), dtype=torch.long)   # the tokenizer names an unknown character
 
 
 @dataclass(frozen=True)

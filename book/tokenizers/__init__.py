@@ -23,10 +23,14 @@ class CharTokenizer:
         return len(self.itos)
 
     def encode(self, text: str) -> list[int]:
+        """The ids of ``text``'s characters; an unknown character is named with its position."""
         try:
             return [self.stoi[c] for c in text]
-        except KeyError as e:
-            raise ValueError(f"character {e.args[0]!r} is not in the tokenizer's vocabulary") from None
+        except KeyError:
+            position, ch = next((i, c) for i, c in enumerate(text) if c not in self.stoi)
+            shown = ", ".join(repr(c) for c in self.itos[:12]) + (", …" if len(self.itos) > 12 else "")
+            raise ValueError(f"text: character {ch!r} at position {position} is not in the tokenizer's "
+                             f"vocabulary of {len(self.itos)} characters ({shown})") from None
 
     def decode(self, ids: Iterable[int]) -> str:
         return "".join(self.itos[int(i)] for i in ids)
