@@ -251,3 +251,11 @@ def test_kv_cache_preallocates_writes_in_place_and_grows_without_a_limit():
         bounded.update(0, torch.zeros(2, 3, 5, 4), torch.zeros(2, 3, 5, 4))
     with pytest.raises(ValueError, match="do not match"):
         growing.update(0, torch.zeros(1, 3, 1, 4), torch.zeros(1, 3, 1, 4))
+
+
+def test_gpt_names_token_ids_outside_the_vocabulary():
+    model = GPT(GPTConfig(vocab_size=10, block_size=8))
+    for bad, shown in ((torch.tensor([[1, 2, 10]]), r"\[1, 10\]"), (torch.tensor([[-1, 3]]), r"\[-1, 3\]")):
+        with pytest.raises(ValueError, match=shown + r", outside the vocabulary \[0, 10\)"):
+            model(bad)
+    assert model(torch.tensor([[0, 9]]))[0].shape == (1, 2, 10)

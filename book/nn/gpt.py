@@ -40,7 +40,7 @@ class GPTConfig:
     n_experts: int = 0                # > 0: a top-k mixture of experts replaces the MLP
     top_k: int = 2
     dropout: float = 0.0
-    bias: bool = True
+    bias: bool = True                 # biases of the linear layers (the LayerNorms keep theirs)
     tie_embeddings: bool = True
 
     def __post_init__(self):
@@ -138,6 +138,11 @@ class GPT(nn.Module):
         """
         if idx.dim() != 2:
             raise ValueError(f"idx must be (batch, time) token ids, got shape {tuple(idx.shape)}")
+        if idx.numel() and not torch.compiler.is_compiling():     # a data-dependent check: eager mode only
+            lo, hi = int(idx.min()), int(idx.max())
+            if lo < 0 or hi >= self.cfg.vocab_size:
+                raise ValueError(f"idx holds token ids in [{lo}, {hi}], outside the vocabulary "
+                                 f"[0, {self.cfg.vocab_size})")
         b, t = idx.shape
         past = cache.length if cache is not None else 0
         if past + t > self.cfg.block_size:
