@@ -65,6 +65,8 @@ def test_digit_scorer_reads_real_test_digits():
     assert scores.accuracy(split.y_test) > 0.95
     assert scores.histogram.sum() == len(split.y_test) and (scores.histogram > 0).all()
     assert ((scores.confidence > 0.1) & (scores.confidence <= 1.0)).all()
+    noisy = np.clip(split.X_test + 0.05 * np.random.default_rng(0).standard_normal(split.X_test.shape), 0, 1)
+    assert metrics.score_digits(scorer, noisy).accuracy(split.y_test) > scores.accuracy(split.y_test) - 0.02
     with pytest.raises(ValueError, match=r"\(N, 8, 8\)"):
         metrics.score_digits(scorer, np.zeros((3, 7, 7)))
     with pytest.raises(ValueError, match="labels"):

@@ -96,7 +96,13 @@ def mmd_rbf(x, y, bandwidth: float | None = None) -> float:
 
 def train_digit_scorer(seed: int = 0, epochs: int = 60):
     """A digit classifier (:class:`book.nn.mlp_classifier.MLPClassifier`, recipe p4-1) trained on the
-    training split of :func:`book.data.digits.load`; returned in eval mode. Takes about a second."""
+    training split of :func:`book.data.digits.load`; returned in eval mode. Takes about a second.
+
+    Its input scaling floors each pixel's spread at 0.1. A dozen border pixels are (almost) never
+    inked in the real digits, so their spread is near 0; standardised by it, the faint speckle a
+    generative model leaves there would become a feature tens of standard deviations large and
+    decide the reading. With the floor, noise of standard deviation 0.05 on real test digits costs
+    the scorer under a point of accuracy (tested), and clean accuracy is unchanged."""
     from book.data import digits
     from book.nn.mlp_classifier import MLPClassifier, MLPClassifierConfig
 
@@ -105,7 +111,7 @@ def train_digit_scorer(seed: int = 0, epochs: int = 60):
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = MLPClassifier(MLPClassifierConfig(n_features=64, hidden=(128,), n_classes=10, dropout=0.1))
-    model.fit_scaling(x)
+    model.fit_scaling(x, eps=0.1)                          # the spread's floor: see the docstring
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     model.train()
     for _ in range(epochs):
