@@ -1,7 +1,7 @@
 """Exercise checkers for p5-4 (diffusion: the ELBO's weights, the general DDIM step, the exact denoiser of a mixture).
 
-The references follow the equations of p5-4.3 (Eq. p5-4-weight), p5-4.6 (Eq. p5-4-ddim) and p5-4.3's score
-identity (Eq. p5-4-score) applied to a Gaussian mixture. Inputs are awkward on purpose: a chain of three steps,
+The references follow the equations of p5-4.3 (the ELBO's weights), p5-4.6 (the DDIM step) and p5-4.3's score
+identity applied to a Gaussian mixture. Inputs are awkward on purpose: a chain of three steps,
 an irregular schedule, the last DDIM step (ᾱ_prev = 1), η = 0, ½ and 1, a single mixture component,
 components far apart, ᾱ close to 1 (responsibilities that underflow without a log-sum-exp) and close to 0,
 and 1823 points in three dimensions.
@@ -38,7 +38,7 @@ def _schedules():
 
 
 def check_elbo_weights(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
-    """``fn(betas (T,) float64)`` -> the ELBO weights λ_t of Eq. (p5-4-weight) for t = 1 … T−1, shape (T − 1,)."""
+    """``fn(betas (T,) float64)`` -> the ELBO weights λ_t of p5-4.3 for t = 1 … T−1, shape (T − 1,)."""
     for name, betas in _schedules():
         want = elbo_weights_reference(betas)
         got = torch.as_tensor(fn(betas.clone())).double()
@@ -59,14 +59,14 @@ def check_elbo_weights(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
 
 
 def ddim_step_reference(x_t, eps, ab_t: float, ab_prev: float, eta: float, noise):
-    """Eq. (p5-4-ddim): √ᾱ' x̂_0 + √(1 − ᾱ' − σ²) ε + σ z with σ = η √((1 − ᾱ')/(1 − ᾱ)) √(1 − ᾱ/ᾱ')."""
+    """The DDIM step of p5-4.6: √ᾱ' x̂_0 + √(1 − ᾱ' − σ²) ε + σ z with σ = η √((1 − ᾱ')/(1 − ᾱ)) √(1 − ᾱ/ᾱ')."""
     x0 = (x_t - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)
     sigma = eta * math.sqrt((1 - ab_prev) / (1 - ab_t)) * math.sqrt(1 - ab_t / ab_prev)
     return math.sqrt(ab_prev) * x0 + math.sqrt(max(1 - ab_prev - sigma ** 2, 0.0)) * eps + sigma * noise
 
 
 def check_ddim_step(fn: Callable) -> None:
-    """``fn(x_t, eps, ab_t, ab_prev, eta, noise)`` -> x_(t') by Eq. (p5-4-ddim), for tensors of any shape."""
+    """``fn(x_t, eps, ab_t, ab_prev, eta, noise)`` -> x_(t') by the DDIM step of p5-4.6, for tensors of any shape."""
     g = torch.Generator().manual_seed(0)
     cases = [("η = 0, a middle step", (64, 2), 0.5, 0.7, 0.0),
              ("η = 1", (64, 2), 0.3, 0.45, 1.0),
