@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -161,3 +162,24 @@ def test_sphinx_build_fails_on_unknown_section(tmp_path):
     status, log = _build(tmp_path, bad)
     assert status != 0
     assert "glossary/terms.yml:1: entry 'Gradient descent': section label 'p9-9.9' does not exist" in log, log
+
+
+def _name_variants(name: str) -> set[str]:
+    """'BPE (Byte Pair Encoding)' -> the whole, 'BPE', 'Byte Pair Encoding'; 'Adam / AdamW' -> both."""
+    out = {name}
+    m = re.match(r"(.*?)\s*\((.*)\)$", name)
+    if m:
+        out |= {m.group(1), m.group(2)}
+    if "/" in name:
+        out |= {part.strip() for part in name.split("/")}
+    return {v.strip().lower() for v in out}
+
+
+def test_the_glossary_reaches_every_term_of_the_source_list():
+    listed = [line.strip() for line in (ROOT / "tests" / "data" / "source_glossary_terms.txt").read_text(
+        encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+    names = set()
+    for e in load_terms(ROOT / "glossary" / "terms.yml"):
+        names |= {e.term.lower(), *(a.lower() for a in e.aliases)}
+    missing = [t for t in listed if not _name_variants(t) & names]
+    assert len(listed) >= 40 and not missing, f"source glossary terms the book's glossary lacks: {missing}"
