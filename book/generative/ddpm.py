@@ -340,6 +340,19 @@ def _check_sampling(model: Denoiser, n: int) -> None:
         raise ValueError(f"model must be a Denoiser, got {type(model).__name__}")
 
 
+def _start_sampling(model: Denoiser, n: int, y, guidance: float, generator: torch.Generator | None):
+    """What both samplers do first: check the arguments, switch to eval mode, draw x_T ~ N(0, I).
+
+    Returns (guidance, device, whether the model was training, labels, x_T)."""
+    _check_sampling(model, n)
+    guidance = _check_guidance(guidance)
+    dev = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    y = _labels(model, y, n, dev)
+    return guidance, dev, was_training, y, _randn((n, model.cfg.data_dim), generator, dev)
+
+
 @torch.no_grad()
 def ddpm_sample(model: Denoiser, schedule: NoiseSchedule, n: int, y=None, guidance: float = 1.0,
                 variance: str = "posterior", clip: float | None = None,
@@ -353,15 +366,9 @@ def ddpm_sample(model: Denoiser, schedule: NoiseSchedule, n: int, y=None, guidan
     or (n,) labels for a conditional model; ``guidance``: see :func:`guided_eps`. Returns (n, data_dim),
     or with ``return_trajectory`` also every x_t, (T + 1, n, data_dim), from x_T down to x_0.
     """
-    _check_sampling(model, n)
-    guidance = _check_guidance(guidance)
     if variance not in VARIANCES:
         raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
-    dev = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    y = _labels(model, y, n, dev)
-    x = _randn((n, model.cfg.data_dim), generator, dev)
+    guidance, dev, was_training, y, x = _start_sampling(model, n, y, guidance, generator)
     path = [x]
     for t in range(schedule.T - 1, -1, -1):
         eps = guided_eps(model, x, t, y, guidance)
@@ -395,13 +402,8 @@ def ddim_sample(model: Denoiser, schedule: NoiseSchedule, n: int, steps: int, y=
     ``diffusers``' ``DDIMScheduler(set_alpha_to_one=True, timestep_spacing="leading")`` with eta=0.
     """
     _check_sampling(model, n)
-    guidance = _check_guidance(guidance)
     ts = ddim_timesteps(schedule.T, steps)
-    dev = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    y = _labels(model, y, n, dev)
-    x = _randn((n, model.cfg.data_dim), generator, dev)
+    guidance, dev, was_training, y, x = _start_sampling(model, n, y, guidance, generator)
     path = [x]
     for i, t in enumerate(ts):
         eps = guided_eps(model, x, t, y, guidance)
