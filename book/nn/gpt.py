@@ -130,6 +130,12 @@ class GPT(nn.Module):
                 n -= self.pos_emb.weight.numel()
         return n
 
+    def _check_token_ids(self, idx: torch.Tensor) -> None:
+        lo, hi = torch.stack(torch.aminmax(idx)).tolist() if idx.numel() else (0, 0)   # one transfer to the host
+        if lo < 0 or hi >= self.cfg.vocab_size:
+            raise ValueError(f"idx holds token ids in [{lo}, {hi}], outside the vocabulary "
+                             f"[0, {self.cfg.vocab_size})") from None     # not "during handling of IndexError"
+
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None):
         """Logits (B, T, V) for token ids (B, T); with targets, also the mean cross-entropy.
 
@@ -138,16 +144,17 @@ class GPT(nn.Module):
         """
         if idx.dim() != 2:
             raise ValueError(f"idx must be (batch, time) token ids, got shape {tuple(idx.shape)}")
-        if idx.numel() and not torch.compiler.is_compiling():     # a data-dependent check: eager mode only
-            lo, hi = int(idx.min()), int(idx.max())
-            if lo < 0 or hi >= self.cfg.vocab_size:
-                raise ValueError(f"idx holds token ids in [{lo}, {hi}], outside the vocabulary "
-                                 f"[0, {self.cfg.vocab_size})")
+        if idx.device.type != "cpu" and not torch.compiler.is_compiling():
+            self._check_token_ids(idx)     # on a GPU a bad id is a device-side assert, fatal: check before the lookup
         b, t = idx.shape
         past = cache.length if cache is not None else 0
         if past + t > self.cfg.block_size:
             raise ValueError(f"sequence length {past + t} exceeds block_size={self.cfg.block_size}")
-        x = self.tok_emb(idx)                                                  # (B, T, C)
+        try:
+            x = self.tok_emb(idx)                                              # (B, T, C)
+        except IndexError:                 # on a CPU the lookup finds a bad id itself: name it, free for good input
+            self._check_token_ids(idx)
+            raise
         if self.cfg.positions == "learned":
             x = x + self.pos_emb(torch.arange(past, past + t, device=idx.device))
         elif self.cfg.positions == "sinusoidal":
