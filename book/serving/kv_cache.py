@@ -32,6 +32,19 @@ def _check_kv(name: str, k: torch.Tensor, v: torch.Tensor, n_kv_head: int, head_
                          f"got k {tuple(k.shape)} and v {tuple(v.shape)}")
 
 
+def _layer_storage(n_layer: int, sizes: dict[str, int], n_kv_head: int, head_dim: int, dtype: torch.dtype,
+                   device) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Check that every size is a positive int, naming the one that is not; then one zeroed
+    (rows, n_kv_head, positions, head_dim) tensor per layer for keys and one for values."""
+    for name, value in {"n_layer": n_layer, **sizes, "n_kv_head": n_kv_head, "head_dim": head_dim}.items():
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    rows, positions = sizes.values()
+    shape = (rows, n_kv_head, positions, head_dim)
+    return ([torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)],
+            [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)])
+
+
 class PagedKVCache:
     """Keys and values of every layer in ``num_blocks`` blocks of ``block_size`` token slots.
 
@@ -42,15 +55,10 @@ class PagedKVCache:
 
     def __init__(self, n_layer: int, num_blocks: int, block_size: int, n_kv_head: int, head_dim: int,
                  dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"):
-        for name, value in (("n_layer", n_layer), ("num_blocks", num_blocks), ("block_size", block_size),
-                            ("n_kv_head", n_kv_head), ("head_dim", head_dim)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.k, self.v = _layer_storage(n_layer, {"num_blocks": num_blocks, "block_size": block_size},
+                                        n_kv_head, head_dim, dtype, device)
         self.n_layer, self.num_blocks, self.block_size = n_layer, num_blocks, block_size
         self.n_kv_head, self.head_dim = n_kv_head, head_dim
-        shape = (num_blocks, n_kv_head, block_size, head_dim)
-        self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
-        self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
 
     @property
     def num_slots(self) -> int:
@@ -113,15 +121,10 @@ class ContiguousKVCache:
 
     def __init__(self, n_layer: int, num_slots: int, max_len: int, n_kv_head: int, head_dim: int,
                  dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"):
-        for name, value in (("n_layer", n_layer), ("num_slots", num_slots), ("max_len", max_len),
-                            ("n_kv_head", n_kv_head), ("head_dim", head_dim)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.k, self.v = _layer_storage(n_layer, {"num_slots": num_slots, "max_len": max_len},
+                                        n_kv_head, head_dim, dtype, device)
         self.n_layer, self.num_slots, self.max_len = n_layer, num_slots, max_len
         self.n_kv_head, self.head_dim = n_kv_head, head_dim
-        shape = (num_slots, n_kv_head, max_len, head_dim)
-        self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
-        self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
 
     def write(self, layer: int, rows: torch.Tensor, positions: torch.Tensor, k: torch.Tensor, v: torch.Tensor
               ) -> None:
