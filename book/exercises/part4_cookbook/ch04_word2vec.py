@@ -17,6 +17,14 @@ import torch
 from book.exercises import passed
 
 
+def _per_word_tensor(name: str, got, counts: torch.Tensor) -> torch.Tensor:
+    """The reader's result as float64, after checking it is a tensor with one value per word."""
+    if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(counts.shape):
+        raise AssertionError(f"{name} must return a tensor of shape {tuple(counts.shape)}, got "
+                             f"{type(got).__name__} {tuple(getattr(got, 'shape', ()))}")
+    return got.double()
+
+
 def _noise_ref(counts: torch.Tensor, power: float) -> torch.Tensor:
     c = counts.double()
     p = torch.where(c > 0, c ** power, torch.zeros_like(c))
@@ -33,11 +41,7 @@ def check_noise_distribution(fn: Callable[[torch.Tensor, float], torch.Tensor]) 
              (torch.tensor([2.5, 0.5, 1.0]), 1.0)]                       # float counts; power 1 is the unigram
     for counts, power in cases:
         want = _noise_ref(counts, power)
-        got = fn(counts.clone(), power)
-        if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(counts.shape):
-            raise AssertionError(f"noise_distribution must return a tensor of shape {tuple(counts.shape)}, got "
-                                 f"{type(got).__name__} {tuple(getattr(got, 'shape', ()))}")
-        got = got.double()
+        got = _per_word_tensor("noise_distribution", fn(counts.clone(), power), counts)
         if torch.allclose(got, want, rtol=1e-5, atol=1e-7):
             continue
         if torch.isnan(got).any():
@@ -73,11 +77,7 @@ def check_keep_probability(fn: Callable[[torch.Tensor, float], torch.Tensor]) ->
              (torch.tensor([7]), 1e-3)]                                  # one word: f = 1
     for counts, t in cases:
         want = _keep_ref(counts, t)
-        got = fn(counts.clone(), t)
-        if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(counts.shape):
-            raise AssertionError(f"keep_probability must return a tensor of shape {tuple(counts.shape)}, got "
-                                 f"{type(got).__name__} {tuple(getattr(got, 'shape', ()))}")
-        got = got.double()
+        got = _per_word_tensor("keep_probability", fn(counts.clone(), t), counts)
         if torch.allclose(got, want, rtol=1e-5, atol=1e-7):
             continue
         f = counts.double() / counts.sum()
